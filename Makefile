@@ -61,11 +61,12 @@ $(B)/doppel: $(B)/obj/src/main.o $(B)/libdoppel.a
 
 $(B)/libdoppel.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: one cmocka binary per tests/unit/test_<module>.c, linked with the library.
 $(B)/tests/%: tests/unit/%.c $(TEST_SUP) $(B)/libdoppel.a

@@ -1,0 +1,153 @@
+#include "core/msg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+const char *const dp_msg_type_names[DP_MSG_TYPE_COUNT] = {
+    [DP_MSG_OTHER] = "other",
+    [DP_MSG_REQUEST] = "request",
+    [DP_MSG_RESPONSE] = "response",
+    [DP_MSG_REPLAY] = "replay",
+};
+
+struct dp_msg *dp_msg_alloc(size_t cap)
+{
+    struct dp_msg *m;
+
+    if (cap > SIZE_MAX - sizeof(*m))
+        return NULL;
+    m = malloc(sizeof(*m) + cap);
+    if (m == NULL)
+        return NULL;
+    memset(m, 0, sizeof(*m));
+    m->refs = 1;
+    m->cap = cap;
+    return m;
+}
+
+void dp_msg_unref(struct dp_msg *m)
+{
+    DP_BUG_ON(m->refs == 0);
+    if (--m->refs == 0)
+        free(m);
+}
+
+struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_len, int64_t ts_ns,
+        int64_t latency_ns, const uint8_t *payload, size_t len)
+{
+    char tail[48];
+    int tail_len;
+    size_t meta_len;
+    struct dp_msg *m;
+
+    tail_len = snprintf(tail, sizeof(tail), " %" PRId64 " %" PRId64 "\n", ts_ns, latency_ns);
+    DP_BUG_ON(tail_len <= 0 || (size_t)tail_len >= sizeof(tail));
+    DP_BUG_ON(id_len > DP_MSG_META_MAX - 64);
+    meta_len = 2 + id_len + (size_t)tail_len;
+    if (len > SIZE_MAX - meta_len)
+        return NULL;
+    m = dp_msg_alloc(meta_len + len);
+    if (m == NULL)
+        return NULL;
+    m->buf[0] = (uint8_t)('0' + type);
+    m->buf[1] = ' ';
+    memcpy(m->buf + 2, id, id_len);
+    memcpy(m->buf + 2 + id_len, tail, (size_t)tail_len);
+    if (len > 0)
+        memcpy(m->buf + meta_len, payload, len);
+    m->type = (uint8_t)type;
+    m->meta_len = (uint16_t)meta_len;
+    m->id_off = 2;
+    m->id_len = (uint16_t)id_len;
+    m->ts_ns = ts_ns;
+    m->latency_ns = latency_ns;
+    m->len = len;
+    return m;
+}
+
+/* Go's strconv.ParseInt(s, 10, 64): an error (or overflow) leaves 0, as GoReplay does. */
+static int64_t parse_dec(const uint8_t *p, size_t len)
+{
+    bool neg = false;
+    uint64_t v = 0;
+    size_t i = 0;
+
+    if (len > 0 && (p[0] == '-' || p[0] == '+')) {
+        neg = p[0] == '-';
+        i = 1;
+    }
+    if (i == len)
+        return 0;
+    for (; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > (UINT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return 0;
+    return neg ? -(int64_t)v : (int64_t)v;
+}
+
+int dp_msg_parse_meta(struct dp_msg *m, const uint8_t *buf, size_t len)
+{
+    const uint8_t *nl = memchr(buf, '\n', DP_MIN(len, (size_t)DP_MSG_META_MAX));
+    struct dp_bytes field[4] = { { NULL, 0 } };
+    size_t nfields = 0;
+    const uint8_t *p = buf;
+    const uint8_t *end;
+
+    if (nl == NULL)
+        return -EINVAL;
+    end = nl;
+    /* Fields are split on single spaces, as GoReplay's bytes.Split(meta, " "). */
+    while (nfields < DP_ARRAY_LEN(field)) {
+        const uint8_t *sp = memchr(p, ' ', (size_t)(end - p));
+        const uint8_t *fe = sp != NULL ? sp : end;
+
+        field[nfields].ptr = p;
+        field[nfields].len = (size_t)(fe - p);
+        nfields++;
+        if (sp == NULL)
+            break;
+        p = sp + 1;
+    }
+    if (nfields < 3 || field[1].len == 0)
+        return -EINVAL;
+    m->type = field[0].len == 1 && field[0].ptr[0] >= '1' && field[0].ptr[0] <= '3'
+            ? (uint8_t)(field[0].ptr[0] - '0')
+            : DP_MSG_OTHER;
+    m->id_off = (uint16_t)(field[1].ptr - buf);
+    m->id_len = (uint16_t)field[1].len;
+    /* A CRLF meta line: the '\r' belongs to the last field, which we read without it. */
+    for (size_t i = 2; i < nfields; i++) {
+        if (field[i].len > 0 && field[i].ptr + field[i].len == end && end[-1] == '\r')
+            field[i].len--;
+    }
+    m->ts_ns = parse_dec(field[2].ptr, field[2].len);
+    m->latency_ns = nfields > 3 ? parse_dec(field[3].ptr, field[3].len) : 0;
+    m->meta_len = (uint16_t)(nl + 1 - buf);
+    return 0;
+}
+
+void dp_msg_random_id(uint8_t out[24])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t raw[12];
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        /* Never fails for 12 bytes after boot; fall back to a counter just in case. */
+        static uint64_t ctr;
+        uint64_t c = ++ctr;
+
+        memset(raw, 0, sizeof(raw));
+        memcpy(raw, &c, sizeof(c));
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = (uint8_t)hex[raw[i] >> 4];
+        out[2 * i + 1] = (uint8_t)hex[raw[i] & 15];
+    }
+}

@@ -1,0 +1,105 @@
+/*
+ * msg.h: the message, the one thing that flows from inputs through the pipeline to outputs.
+ *
+ * A message is one HTTP request (type 1), one original response (type 2), one replayed response
+ * (type 3), or one chunk of a raw TCP session. It owns one allocation:
+ *
+ *   +-------------------+--------------------------------------------------+
+ *   | struct dp_msg     | meta line "1 ID TS LAT\n" | payload bytes ...     |
+ *   +-------------------+--------------------------------------------------+
+ *                       ^ buf                       ^ buf + meta_len
+ *
+ * The meta line is kept as bytes so that a record read from a .gor file is written back byte
+ * for byte (3-field metas, 40-hex ids, CRLF metas: whatever GoReplay wrote). Parsed fields sit
+ * beside it. The payload may contain NULs: it is never a C string.
+ *
+ * Lifetime: dp_msg_new() returns a message with one reference, owned by the caller. Fan-out to
+ * N outputs copies nothing: an output that keeps a message past accept() takes a reference with
+ * dp_msg_ref() and drops it with dp_msg_unref(). The code that refs a message unrefs it.
+ * Reference counts are not atomic: messages are shared only on the loop thread (capture threads
+ * hand them over whole, through the SPSC ring).
+ */
+#ifndef DP_CORE_MSG_H
+#define DP_CORE_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+enum dp_msg_type {
+    DP_MSG_OTHER = 0, /* a meta type other than 1-3, read from a file and passed through */
+    DP_MSG_REQUEST = 1,
+    DP_MSG_RESPONSE = 2,
+    DP_MSG_REPLAY = 3,
+    DP_MSG_TYPE_COUNT
+};
+
+extern const char *const dp_msg_type_names[DP_MSG_TYPE_COUNT];
+
+enum dp_msg_flag {
+    DP_MSG_TRUNCATED = 1 << 0,  /* payload cut at --copy-buffer-size */
+    DP_MSG_INCOMPLETE = 1 << 1, /* capture gap inside the payload */
+};
+
+/* Longest meta line accepted (type, id, timestamp, latency and any extra fields). */
+#define DP_MSG_META_MAX 1024
+
+struct dp_msg {
+    uint32_t refs;
+    uint8_t type;  /* enum dp_msg_type */
+    uint8_t flags; /* enum dp_msg_flag */
+    uint16_t meta_len;
+    uint16_t id_off; /* the id is buf[id_off, id_off + id_len) */
+    uint16_t id_len;
+    uint32_t input; /* index of the input instance it came from */
+    int64_t ts_ns;
+    int64_t latency_ns;
+    uint64_t seq; /* order of arrival in the pipeline */
+    size_t len;   /* payload length */
+    size_t cap;   /* bytes allocated after the struct */
+    uint8_t buf[];
+};
+
+static inline uint8_t *dp_msg_payload(struct dp_msg *m)
+{
+    return m->buf + m->meta_len;
+}
+
+static inline struct dp_bytes dp_msg_id(const struct dp_msg *m)
+{
+    return (struct dp_bytes){ m->buf + m->id_off, m->id_len };
+}
+
+/* Allocates a message with room for <cap> bytes of meta and payload; refs = 1. NULL on ENOMEM. */
+struct dp_msg *dp_msg_alloc(size_t cap) DP_WUR;
+
+/*
+ * Builds a message with the meta line "TYPE ID TS LATENCY\n" and a copy of <payload,len>.
+ * <id,id_len> is any byte string without spaces or newlines. NULL on ENOMEM.
+ */
+struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_len, int64_t ts_ns,
+        int64_t latency_ns, const uint8_t *payload, size_t len) DP_WUR;
+
+/*
+ * Parses the meta line at the start of <buf> (bytes up to and including the first '\n'): at
+ * least 3 space-separated fields, type, id, timestamp, optional latency. Fills the parsed fields
+ * of <m> (type, id_off/len, ts, latency, meta_len). Returns 0, or -EINVAL for a malformed meta
+ * line (no '\n', fewer than 3 fields, empty id, longer than DP_MSG_META_MAX).
+ */
+int dp_msg_parse_meta(struct dp_msg *m, const uint8_t *buf, size_t len) DP_WUR;
+
+/* Takes a reference to <m>; returns <m>. */
+static inline struct dp_msg *dp_msg_ref(struct dp_msg *m)
+{
+    m->refs++;
+    return m;
+}
+
+/* Drops a reference to <m>, freeing it with the last one. */
+void dp_msg_unref(struct dp_msg *m);
+
+/* Random 24-hex id, as GoReplay's uuid() for synthetic messages. <out> gets 24 bytes. */
+void dp_msg_random_id(uint8_t out[24]);
+
+#endif

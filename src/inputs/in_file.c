@@ -1,0 +1,537 @@
+#include "inputs/in_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "format/gorfile.h"
+
+/* Records pushed per loop callback at most: the loop stays responsive at any speed. */
+#define EMIT_BUDGET 2048
+
+struct heap_item {
+    int64_t ts;
+    uint64_t order; /* read order: equal timestamps keep their order in the file */
+    struct dp_msg *msg;
+};
+
+struct file_src {
+    char *path;
+    int fd;
+    gzFile gz;
+    struct gor_reader rd;
+    struct heap_item *heap;
+    size_t heap_len;
+    bool eof;
+};
+
+struct in_file {
+    struct dp_plugin *pl;
+    const struct dp_config *cfg;
+    struct file_src *files;
+    size_t n_files;
+    size_t depth;
+    double speed;  /* 1.0 = as recorded */
+    bool unpaced;  /* |max */
+    bool dry_run;
+    uint64_t order;
+    uv_timer_t timer;
+    bool timer_open;
+    bool stopping;
+    /* schedule */
+    bool started;
+    int64_t base_mono;
+    int64_t base_ts;
+    int64_t last_ts;
+    int64_t skipped_ns; /* pauses cut by --input-file-max-wait, in replay time */
+    /* counters */
+    uint64_t loops;
+    uint64_t files_read;
+    uint64_t out_of_order;
+    uint64_t read_errors;
+    int64_t lag_max_ns;
+    int64_t lag_last_ns;
+    int64_t first_ts;
+    int64_t max_ts;
+    uint64_t types[DP_MSG_TYPE_COUNT];
+};
+
+/* ---- sources ---- */
+
+static ssize_t read_plain(void *src, uint8_t *buf, size_t cap)
+{
+    struct file_src *s = src;
+
+    for (;;) {
+        ssize_t n = read(s->fd, buf, cap);
+
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static ssize_t read_gz(void *src, uint8_t *buf, size_t cap)
+{
+    struct file_src *s = src;
+    int n = gzread(s->gz, buf, (unsigned)DP_MIN(cap, (size_t)1 << 30));
+
+    if (n < 0) {
+        int zerr;
+
+        dp_log(DP_LOG_ERROR, DP_LOG_INPUT, "event=gzip-error path=\"%s\" error=\"%s\"", s->path,
+                gzerror(s->gz, &zerr));
+        return -EIO;
+    }
+    return n;
+}
+
+static void src_close(struct file_src *s)
+{
+    for (size_t i = 0; i < s->heap_len; i++)
+        dp_msg_unref(s->heap[i].msg);
+    s->heap_len = 0;
+    if (s->gz != NULL)
+        gzclose(s->gz);
+    else if (s->fd >= 0)
+        close(s->fd);
+    s->gz = NULL;
+    s->fd = -1;
+    if (s->rd.buf != NULL)
+        gor_reader_free(&s->rd);
+}
+
+static int src_open(struct in_file *f, struct file_src *s, struct dp_err *err)
+{
+    size_t len = strlen(s->path);
+    int rc;
+
+    s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (s->fd == -1)
+        return dp_err_set(err, -errno, "--input-file %s: %s", s->path, strerror(errno));
+    posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (len > 3 && memcmp(s->path + len - 3, ".gz", 3) == 0) {
+        s->gz = gzdopen(s->fd, "rb");
+        if (s->gz == NULL) {
+            close(s->fd);
+            s->fd = -1;
+            return dp_err_set(err, -ENOMEM, "--input-file %s: gzip: out of memory", s->path);
+        }
+        gzbuffer(s->gz, 256 * 1024);
+    }
+    rc = gor_reader_init(&s->rd, s->gz != NULL ? read_gz : read_plain, s,
+            (size_t)f->cfg->copy_buffer_size);
+    if (rc != 0) {
+        src_close(s);
+        return dp_err_set(err, rc, "out of memory");
+    }
+    s->eof = false;
+    f->files_read++;
+    return 0;
+}
+
+/* ---- the per-file heap, keyed by (ts, order) ---- */
+
+static bool item_less(const struct heap_item *a, const struct heap_item *b)
+{
+    return a->ts < b->ts || (a->ts == b->ts && a->order < b->order);
+}
+
+static void heap_push(struct file_src *s, struct heap_item it)
+{
+    size_t i = s->heap_len++;
+
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+
+        if (!item_less(&it, &s->heap[parent]))
+            break;
+        s->heap[i] = s->heap[parent];
+        i = parent;
+    }
+    s->heap[i] = it;
+}
+
+static struct dp_msg *heap_pop(struct file_src *s)
+{
+    struct dp_msg *top = s->heap[0].msg;
+    struct heap_item last = s->heap[--s->heap_len];
+    size_t i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+
+        if (c >= s->heap_len)
+            break;
+        if (c + 1 < s->heap_len && item_less(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!item_less(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->heap_len > 0)
+        s->heap[i] = last;
+    return top;
+}
+
+/* Reads records until the heap holds <depth> of them or the file ends. */
+static void src_fill(struct in_file *f, struct file_src *s)
+{
+    while (!s->eof && s->heap_len < f->depth) {
+        struct dp_msg *m;
+        enum gor_status st = gor_reader_next(&s->rd, &m);
+
+        switch (st) {
+        case GOR_RECORD:
+            heap_push(s, (struct heap_item){ m->ts_ns, f->order++, m });
+            break;
+        case GOR_MALFORMED:
+            dp_log(DP_LOG_WARN, DP_LOG_INPUT,
+                    "plugin=%s event=malformed-record path=\"%s\" offset=%" PRIu64,
+                    f->pl->label, s->path, gor_reader_record_offset(&s->rd));
+            break;
+        case GOR_UNTERMINATED:
+            dp_log(DP_LOG_WARN, DP_LOG_INPUT,
+                    "plugin=%s event=unterminated-record path=\"%s\" offset=%" PRIu64
+                    ": the file ends inside a record (no separator); it is not replayed",
+                    f->pl->label, s->path, gor_reader_record_offset(&s->rd));
+            break;
+        case GOR_ERROR:
+            f->read_errors++;
+            dp_log(DP_LOG_ERROR, DP_LOG_INPUT, "plugin=%s event=read-error path=\"%s\" error=\"%s\"",
+                    f->pl->label, s->path, strerror(-s->rd.error));
+            s->eof = true;
+            break;
+        case GOR_EOF:
+        case GOR_STATUS_COUNT:
+            s->eof = true;
+            break;
+        }
+    }
+}
+
+/* The file whose next record has the smallest timestamp, or NULL when all are exhausted. */
+static struct file_src *next_src(struct in_file *f)
+{
+    struct file_src *best = NULL;
+
+    for (size_t i = 0; i < f->n_files; i++) {
+        struct file_src *s = &f->files[i];
+
+        if (s->heap_len == 0)
+            src_fill(f, s);
+        if (s->heap_len > 0 && (best == NULL || item_less(&s->heap[0], &best->heap[0])))
+            best = s;
+    }
+    return best;
+}
+
+/* ---- files ---- */
+
+static void files_free(struct in_file *f)
+{
+    for (size_t i = 0; i < f->n_files; i++) {
+        src_close(&f->files[i]);
+        free(f->files[i].path);
+        free(f->files[i].heap);
+    }
+    free(f->files);
+    f->files = NULL;
+    f->n_files = 0;
+}
+
+static int files_glob(struct in_file *f, struct dp_err *err)
+{
+    glob_t g;
+    int rc = glob(f->pl->addr, 0, NULL, &g);
+
+    if (rc == GLOB_NOMATCH)
+        return dp_err_set(err, -ENOENT, "--input-file %s: no such file", f->pl->addr);
+    if (rc != 0)
+        return dp_err_set(err, -EIO, "--input-file %s: cannot list files", f->pl->addr);
+    f->files = calloc(g.gl_pathc, sizeof(*f->files));
+    if (f->files == NULL) {
+        globfree(&g);
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct file_src *s = &f->files[f->n_files];
+
+        s->fd = -1;
+        s->path = strdup(g.gl_pathv[i]);
+        s->heap = malloc(f->depth * sizeof(*s->heap));
+        f->n_files++;
+        if (s->path == NULL || s->heap == NULL) {
+            globfree(&g);
+            return dp_err_set(err, -ENOMEM, "out of memory");
+        }
+        rc = src_open(f, s, err);
+        if (rc != 0) {
+            globfree(&g);
+            return rc;
+        }
+    }
+    globfree(&g);
+    return 0;
+}
+
+/* ---- emitting ---- */
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(struct in_file *f, int64_t wait_ns)
+{
+    uint64_t ms = wait_ns <= 0 ? 0 : (uint64_t)((wait_ns + 999999) / 1000000);
+
+    uv_timer_start(&f->timer, on_timer, ms, 0);
+}
+
+static void dry_run_report(struct in_file *f)
+{
+    uint64_t records = 0;
+    uint64_t bytes = 0;
+    uint64_t malformed = 0;
+    uint64_t unterminated = 0;
+    uint64_t truncated = 0;
+    double span;
+
+    for (size_t i = 0; i < f->n_files; i++) {
+        records += f->files[i].rd.records;
+        bytes += f->files[i].rd.bytes;
+        malformed += f->files[i].rd.malformed;
+        unterminated += f->files[i].rd.unterminated;
+        truncated += f->files[i].rd.truncated;
+    }
+    span = records > 0 ? (double)(f->max_ts - f->first_ts) / 1e9 : 0.0;
+    printf("dry run of %s\n"
+           "  files: %zu\n"
+           "  bytes: %" PRIu64 "\n"
+           "  records: %" PRIu64 " (requests %" PRIu64 ", responses %" PRIu64
+           ", replayed responses %" PRIu64 ", other %" PRIu64 ")\n"
+           "  span: %.3fs\n"
+           "  replay time: %.3fs at %.0f%% speed\n"
+           "  out-of-order timestamps: %" PRIu64 "\n"
+           "  malformed records: %" PRIu64 "\n"
+           "  unterminated records: %" PRIu64 "\n"
+           "  truncated payloads: %" PRIu64 "\n",
+            f->pl->addr, f->n_files, bytes, records, f->types[DP_MSG_REQUEST],
+            f->types[DP_MSG_RESPONSE], f->types[DP_MSG_REPLAY], f->types[DP_MSG_OTHER], span,
+            f->unpaced ? 0.0 : span / f->speed, f->unpaced ? 0.0 : f->speed * 100,
+            f->out_of_order, malformed, unterminated, truncated);
+    fflush(stdout);
+}
+
+/* Emits every record that is due, within the budget; re-arms the timer for the next one. */
+static void on_timer(uv_timer_t *t)
+{
+    struct in_file *f = t->data;
+    struct dp_plugin *pl = f->pl;
+    int64_t now = dp_mono_ns();
+
+    for (unsigned budget = 0; budget < EMIT_BUDGET; budget++) {
+        struct file_src *s;
+        struct dp_msg *m;
+        int64_t due;
+
+        if (f->stopping)
+            return;
+        if (!f->dry_run && !dp_pipeline_writable(pl)) {
+            pl->paused = true; /* dp_output_writable_again() resumes us */
+            return;
+        }
+        s = next_src(f);
+        if (s == NULL) {
+            if (f->dry_run) {
+                dry_run_report(f);
+                dp_input_done(pl);
+                return;
+            }
+            if (f->cfg->input_file_loop && f->files_read > 0) {
+                struct dp_err err = { 0, { 0 } };
+
+                files_free(f);
+                f->loops++;
+                f->started = false;
+                if (files_glob(f, &err) != 0) {
+                    dp_pipeline_fail(pl, "%s", err.msg);
+                    return;
+                }
+                continue;
+            }
+            dp_input_done(pl);
+            return;
+        }
+        m = s->heap[0].msg;
+        if (!f->started) {
+            f->started = true;
+            f->base_mono = now;
+            f->base_ts = m->ts_ns;
+            f->last_ts = m->ts_ns;
+            f->skipped_ns = 0;
+            if (f->loops == 0)
+                f->first_ts = f->max_ts = m->ts_ns;
+        }
+        if (m->ts_ns < f->last_ts) {
+            f->out_of_order++;
+            due = now; /* late records go at once; the schedule stays absolute */
+        } else {
+            int64_t gap = (int64_t)((double)(m->ts_ns - f->last_ts) / f->speed);
+
+            if (f->cfg->input_file_max_wait_ns > 0 && gap > f->cfg->input_file_max_wait_ns)
+                f->skipped_ns += gap - f->cfg->input_file_max_wait_ns;
+            f->last_ts = m->ts_ns;
+            due = f->base_mono + (int64_t)((double)(m->ts_ns - f->base_ts) / f->speed) -
+                    f->skipped_ns;
+        }
+        if (m->ts_ns > f->max_ts)
+            f->max_ts = m->ts_ns;
+        if (!f->unpaced && !f->dry_run && due > now) {
+            if (due - now > 500000) { /* not due within half a millisecond: sleep */
+                arm(f, due - now);
+                return;
+            }
+        }
+        heap_pop(s);
+        f->types[m->type]++;
+        if (f->dry_run) {
+            dp_msg_unref(m);
+            continue;
+        }
+        if (!f->unpaced) {
+            f->lag_last_ns = DP_MAX(now - due, 0);
+            if (f->lag_last_ns > f->lag_max_ns)
+                f->lag_max_ns = f->lag_last_ns;
+        }
+        dp_pipeline_push(pl, m);
+        if ((budget & 63) == 63)
+            now = dp_mono_ns();
+    }
+    arm(f, 0); /* budget spent: go on after the loop has polled */
+}
+
+/* ---- plugin ---- */
+
+static int file_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err)
+{
+    struct in_file *f = calloc(1, sizeof(*f));
+    int rc;
+
+    if (f == NULL)
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    pl->ctx = f;
+    f->pl = pl;
+    f->cfg = cfg;
+    f->speed = 1.0;
+    f->dry_run = cfg->input_file_dry_run;
+    if (cfg->input_file_read_depth < 1 || cfg->input_file_read_depth > 1000000)
+        return dp_err_set(err, -EINVAL, "--input-file-read-depth %lld: must be 1 to 1000000",
+                (long long)cfg->input_file_read_depth);
+    f->depth = (size_t)cfg->input_file_read_depth;
+    if (strncmp(pl->addr, "s3://", 5) == 0)
+        return dp_err_set(err, -ENOTSUP, "--input-file %s: S3 input is not supported", pl->addr);
+    /* On input-file, "|N%" is the replay speed and nothing is dropped (GoReplay's rule). */
+    if (pl->limiter.kind == DP_LIMIT_PERCENT) {
+        if (pl->limiter.n <= 0)
+            return dp_err_set(err, -EINVAL, "--input-file %s|%lld%%: the speed must be above 0%%",
+                    pl->addr, (long long)pl->limiter.n);
+        f->speed = (double)pl->limiter.n / 100.0;
+        pl->limiter.kind = DP_LIMIT_NONE;
+    } else if (pl->limiter.kind == DP_LIMIT_MAX) {
+        f->unpaced = true;
+    }
+    rc = files_glob(f, err);
+    if (rc != 0)
+        return rc;
+    return 0;
+}
+
+static int file_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
+{
+    struct in_file *f = pl->ctx;
+    int rc = uv_timer_init(loop, &f->timer);
+
+    if (rc != 0)
+        return dp_err_set(err, rc, "%s: timer: %s", pl->label, uv_strerror(rc));
+    f->timer.data = f;
+    f->timer_open = true;
+    arm(f, 0);
+    return 0;
+}
+
+static void file_resume(struct dp_plugin *pl)
+{
+    arm(pl->ctx, 0);
+}
+
+static void file_pause(struct dp_plugin *pl)
+{
+    struct in_file *f = pl->ctx;
+
+    uv_timer_stop(&f->timer);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct in_file *f = h->data;
+
+    f->timer_open = false;
+    dp_plugin_closed(f->pl);
+}
+
+static void file_close(struct dp_plugin *pl)
+{
+    struct in_file *f = pl->ctx;
+
+    f->stopping = true;
+    uv_close((uv_handle_t *)&f->timer, on_closed);
+}
+
+static void file_stats(struct dp_plugin *pl, struct dp_statbuf *sb)
+{
+    struct in_file *f = pl->ctx;
+    uint64_t bytes = 0;
+    uint64_t malformed = 0;
+    uint64_t unterminated = 0;
+
+    for (size_t i = 0; i < f->n_files; i++) {
+        bytes += f->files[i].rd.bytes;
+        malformed += f->files[i].rd.malformed;
+        unterminated += f->files[i].rd.unterminated;
+    }
+    dp_statbuf_add(sb,
+            " files=%" PRIu64 " bytes=%" PRIu64 " malformed=%" PRIu64 " unterminated=%" PRIu64
+            " out_of_order=%" PRIu64 " read_errors=%" PRIu64 " loops=%" PRIu64
+            " lag_ms=%.1f lag_max_ms=%.1f",
+            f->files_read, bytes, malformed, unterminated, f->out_of_order, f->read_errors,
+            f->loops, (double)f->lag_last_ns / 1e6, (double)f->lag_max_ns / 1e6);
+}
+
+static void file_free(struct dp_plugin *pl)
+{
+    struct in_file *f = pl->ctx;
+
+    files_free(f);
+    free(f);
+    pl->ctx = NULL;
+}
+
+const struct dp_input_ops in_file_ops = {
+    .name = "input-file",
+    .open = file_open,
+    .start = file_start,
+    .pause = file_pause,
+    .resume = file_resume,
+    .close = file_close,
+    .stats = file_stats,
+    .free = file_free,
+};
