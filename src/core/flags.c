@@ -49,6 +49,12 @@ static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_READY] = true,
 };
 
+/* Features doppel will not build: their flags say "not supported", not "not yet". */
+static bool feature_unsupported(enum flag_feature f)
+{
+    return f >= FEAT_KAFKA;
+}
+
 static const char *const feature_msg[FEAT_COUNT] = {
     [FEAT_READY] = "",
     [FEAT_CAPTURE] = "passive capture (--input-raw) is not implemented yet",
@@ -97,7 +103,7 @@ static const struct {
             "doppel --input-file 'rec_*.gor.gz|200%' --output-stdout" },
     [GRP_TCP_IN] = { "input-tcp: receive from another doppel or GoReplay",
             "doppel --input-tcp :28020 --output-file rec.gor" },
-    [GRP_KAFKA_IN] = { "input-kafka (not supported)", "" },
+    [GRP_KAFKA_IN] = { "input-kafka (not supported: see NATS JetStream)", "" },
     [GRP_HTTP_OUT] = { "output-http: replay requests to a server",
             "doppel --input-file rec.gor --output-http http://staging:8080" },
     [GRP_FILE_OUT] = { "output-file: record to .gor files",
@@ -830,8 +836,8 @@ enum dp_flags_result dp_flags_parse(struct dp_config *cfg, int argc, char **argv
             const char *s = flag_suggest(name, nlen);
 
             if (s != NULL)
-                dp_err_set(err, -EINVAL, "unknown flag '%.*s': did you mean --%s?", (int)nlen,
-                        arg, s);
+                dp_err_set(err, -EINVAL, "unknown flag '%.*s': did you mean --%s?",
+                        (int)(nlen + (size_t)(name - arg)), arg, s);
             else
                 dp_err_set(err, -EINVAL, "unknown flag '%.*s' (see --help)",
                         (int)(nlen + (size_t)(name - arg)), arg);
@@ -887,7 +893,7 @@ void dp_flags_help(void *out)
 
         for (size_t i = 0; i < DP_ARRAY_LEN(flags); i++)
             any_ready |= flags[i].group == g && feature_ready[flags[i].feature];
-        fprintf(o, "\n%s%s\n", group_info[g].title, any_ready ? "" : " [not available yet]");
+        fprintf(o, "\n%s%s\n", group_info[g].title, any_ready ? "" : " [not available]");
         if (group_info[g].example[0] != '\0')
             fprintf(o, "  example: %s\n", group_info[g].example);
         for (size_t i = 0; i < DP_ARRAY_LEN(flags); i++) {
@@ -903,7 +909,8 @@ void dp_flags_help(void *out)
             if (f->kind == FK_LIST || f->kind == FK_INTLIST)
                 fprintf(o, " [repeatable]");
             if (!feature_ready[f->feature] && any_ready)
-                fprintf(o, " [not available yet]");
+                fprintf(o, feature_unsupported(f->feature) ? " [not supported]"
+                                                           : " [not available yet]");
             fputc('\n', o);
         }
     }
