@@ -228,8 +228,8 @@ static struct file_src *next_src(struct in_file *f)
     for (size_t i = 0; i < f->n_files; i++) {
         struct file_src *s = &f->files[i];
 
-        if (s->heap_len == 0)
-            src_fill(f, s);
+        if (s->heap_len < f->depth && !s->eof)
+            src_fill(f, s); /* a sliding window of <depth> records per file */
         if (s->heap_len > 0 && (best == NULL || item_less(&s->heap[0], &best->heap[0])))
             best = s;
     }
