@@ -71,13 +71,15 @@ $(B)/obj/%.o: %.c
 # Unit tests: one cmocka binary per tests/unit/test_<module>.c, linked with the library.
 $(B)/tests/%: tests/unit/%.c $(TEST_SUP) $(B)/libdoppel.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(TEST_SUP) $(B)/libdoppel.a \
+	@echo "  TEST $@"
+	@$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(TEST_SUP) $(B)/libdoppel.a \
 		$(LDFLAGS) $(LDLIBS) -lcmocka
 
 # gcc/ASan replay of every fuzz target over its seed corpus (rule 30).
 $(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libdoppel.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libdoppel.a $(LDFLAGS) $(LDLIBS)
+	@echo "  REPLAY $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libdoppel.a $(LDFLAGS) $(LDLIBS)
 
 tests: $(B)/doppel $(UNIT_BIN) $(REPLAY_BIN)
 
