@@ -43,8 +43,9 @@ struct in_file {
     bool unpaced;  /* |max */
     bool dry_run;
     uint64_t order;
-    uv_timer_t timer;
-    bool timer_open;
+    uv_timer_t timer; /* waits for the next record's due time */
+    uv_idle_t idle;   /* goes on at the next loop iteration, after I/O was polled */
+    unsigned handles_open;
     bool stopping;
     /* schedule */
     bool started;
@@ -288,12 +289,22 @@ static int files_glob(struct in_file *f, struct dp_err *err)
 /* ---- emitting ---- */
 
 static void on_timer(uv_timer_t *t);
+static void on_idle(uv_idle_t *h);
 
+/*
+ * Schedules the next round of emitting. "Now" is an idle handle, not a 0 ms timer: libuv runs a
+ * timer re-armed at 0 inside its own callback again before polling, which would starve signals,
+ * --exit-after and the outputs' I/O at |max speed.
+ */
 static void arm(struct in_file *f, int64_t wait_ns)
 {
-    uint64_t ms = wait_ns <= 0 ? 0 : (uint64_t)((wait_ns + 999999) / 1000000);
-
-    uv_timer_start(&f->timer, on_timer, ms, 0);
+    if (wait_ns <= 0) {
+        uv_timer_stop(&f->timer);
+        uv_idle_start(&f->idle, on_idle);
+        return;
+    }
+    uv_idle_stop(&f->idle);
+    uv_timer_start(&f->timer, on_timer, (uint64_t)((wait_ns + 999999) / 1000000), 0);
 }
 
 static void dry_run_report(struct in_file *f)
@@ -331,10 +342,9 @@ static void dry_run_report(struct in_file *f)
     fflush(stdout);
 }
 
-/* Emits every record that is due, within the budget; re-arms the timer for the next one. */
-static void on_timer(uv_timer_t *t)
+/* Emits every record that is due, within the budget; schedules the next round. */
+static void emit_due(struct in_file *f)
 {
-    struct in_file *f = t->data;
     struct dp_plugin *pl = f->pl;
     int64_t now = dp_mono_ns();
 
@@ -347,12 +357,14 @@ static void on_timer(uv_timer_t *t)
             return;
         if (!f->dry_run && !dp_pipeline_writable(pl)) {
             pl->paused = true; /* dp_output_writable_again() resumes us */
+            uv_idle_stop(&f->idle);
             return;
         }
         s = next_src(f);
         if (s == NULL) {
             if (f->dry_run) {
                 dry_run_report(f);
+                uv_idle_stop(&f->idle);
                 dp_input_done(pl);
                 return;
             }
@@ -368,6 +380,7 @@ static void on_timer(uv_timer_t *t)
                 }
                 continue;
             }
+            uv_idle_stop(&f->idle);
             dp_input_done(pl);
             return;
         }
@@ -419,6 +432,16 @@ static void on_timer(uv_timer_t *t)
     arm(f, 0); /* budget spent: go on after the loop has polled */
 }
 
+static void on_timer(uv_timer_t *t)
+{
+    emit_due(t->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    emit_due(h->data);
+}
+
 /* ---- plugin ---- */
 
 static int file_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err)
@@ -460,10 +483,18 @@ static int file_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
     struct in_file *f = pl->ctx;
     int rc = uv_timer_init(loop, &f->timer);
 
-    if (rc != 0)
+    if (rc == 0) {
+        f->handles_open++;
+        rc = uv_idle_init(loop, &f->idle);
+    }
+    if (rc != 0) {
+        if (f->handles_open > 0)
+            uv_close((uv_handle_t *)&f->timer, NULL);
         return dp_err_set(err, rc, "%s: timer: %s", pl->label, uv_strerror(rc));
+    }
+    f->handles_open++;
     f->timer.data = f;
-    f->timer_open = true;
+    f->idle.data = f;
     arm(f, 0);
     return 0;
 }
@@ -478,14 +509,15 @@ static void file_pause(struct dp_plugin *pl)
     struct in_file *f = pl->ctx;
 
     uv_timer_stop(&f->timer);
+    uv_idle_stop(&f->idle);
 }
 
 static void on_closed(uv_handle_t *h)
 {
     struct in_file *f = h->data;
 
-    f->timer_open = false;
-    dp_plugin_closed(f->pl);
+    if (--f->handles_open == 0)
+        dp_plugin_closed(f->pl);
 }
 
 static void file_close(struct dp_plugin *pl)
@@ -494,6 +526,7 @@ static void file_close(struct dp_plugin *pl)
 
     f->stopping = true;
     uv_close((uv_handle_t *)&f->timer, on_closed);
+    uv_close((uv_handle_t *)&f->idle, on_closed);
 }
 
 static void file_stats(struct dp_plugin *pl, struct dp_statbuf *sb)
