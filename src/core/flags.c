@@ -254,6 +254,8 @@ static const struct flag flags[] = {
             FEAT_HTTP_OUT, "Requests queued per target"),
     F("output-http-timeout", FK_DURATION, output_http_timeout_ns, "5s", GRP_HTTP_OUT,
             FEAT_HTTP_OUT, "Time limit of one exchange"),
+    F("output-http-connect-timeout", FK_DURATION, output_http_connect_timeout_ns, "2s",
+            GRP_HTTP_OUT, FEAT_HTTP_OUT, "Time limit of a connection attempt (doppel)"),
     F("output-http-redirects", FK_INT, output_http_redirects, "0", GRP_HTTP_OUT, FEAT_HTTP_OUT,
             "Redirects to follow"),
     F("output-http-skip-verify", FK_BOOL, output_http_skip_verify, NULL, GRP_HTTP_OUT,

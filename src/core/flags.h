@@ -91,6 +91,7 @@ struct dp_config {
     int64_t output_http_worker_timeout_ns;
     int64_t output_http_queue_len;
     int64_t output_http_timeout_ns;
+    int64_t output_http_connect_timeout_ns;
     int64_t output_http_redirects;
     bool output_http_skip_verify;
     bool output_http_track_response;

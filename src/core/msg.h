@@ -40,6 +40,7 @@ extern const char *const dp_msg_type_names[DP_MSG_TYPE_COUNT];
 enum dp_msg_flag {
     DP_MSG_TRUNCATED = 1 << 0,  /* payload cut at --copy-buffer-size */
     DP_MSG_INCOMPLETE = 1 << 1, /* capture gap inside the payload */
+    DP_MSG_RETRIED = 1 << 2,    /* output-http sent it a second time (stale keep-alive) */
 };
 
 /* Longest meta line accepted (type, id, timestamp, latency and any extra fields). */

@@ -109,6 +109,57 @@ static int plugin_add(struct dp_pipeline *p, const struct dp_registry_entry *e, 
     return 0;
 }
 
+/* The input through which an output's own messages (replayed responses) enter. */
+static int feedback_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err)
+{
+    (void)pl;
+    (void)cfg;
+    (void)err;
+    return 0;
+}
+
+static int feedback_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
+{
+    (void)loop;
+    (void)err;
+    pl->done = true; /* never holds up the end of the run */
+    return 0;
+}
+
+static void feedback_close(struct dp_plugin *pl)
+{
+    dp_plugin_closed(pl);
+}
+
+static const struct dp_input_ops feedback_ops = {
+    .name = "feedback",
+    .open = feedback_open,
+    .start = feedback_start,
+    .close = feedback_close,
+};
+
+static int feedback_add(struct dp_pipeline *p, struct dp_plugin *out, struct dp_err *err)
+{
+    struct dp_plugin *pl = calloc(1, sizeof(*pl));
+    struct dp_plugin **grown = realloc(p->inputs, (p->n_in + 1) * sizeof(*p->inputs));
+
+    if (pl == NULL || grown == NULL || (pl->addr = strdup("")) == NULL) {
+        free(pl);
+        if (grown != NULL)
+            p->inputs = grown;
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    }
+    p->inputs = grown;
+    p->inputs[p->n_in] = pl;
+    pl->in = &feedback_ops;
+    pl->pipe = p;
+    pl->index = p->n_in++;
+    pl->ctx = pl;
+    snprintf(pl->label, sizeof(pl->label), "%.40s:responses", out->label);
+    out->feedback = pl;
+    return 0;
+}
+
 int dp_pipeline_new(const struct dp_config *cfg, struct dp_pipeline **out, struct dp_err *err)
 {
     struct dp_pipeline *p = calloc(1, sizeof(*p));
@@ -144,7 +195,20 @@ int dp_pipeline_new(const struct dp_config *cfg, struct dp_pipeline **out, struc
         return dp_err_set(err, -EINVAL,
                 "no output: give at least one of --output-file, --output-stdout, --output-null "
                 "(see --help)");
+    for (unsigned i = 0; i < p->n_out; i++) {
+        if (p->outputs[i]->out->feedback) {
+            rc = feedback_add(p, p->outputs[i], err);
+            if (rc != 0)
+                return rc;
+        }
+    }
     return 0;
+}
+
+void dp_output_feedback(struct dp_plugin *out, struct dp_msg *msg)
+{
+    DP_BUG_ON(out->feedback == NULL);
+    dp_pipeline_push(out->feedback, msg);
 }
 
 void dp_pipeline_free(struct dp_pipeline *p)
@@ -174,6 +238,8 @@ static void output_offer(struct dp_plugin *out, struct dp_msg *msg)
 {
     int rc;
 
+    if (out->out->types != 0 && !(out->out->types & (1u << msg->type)))
+        return; /* not a type this output takes: not offered, not counted */
     out->ctr[DP_OUT_ACCEPTED]++;
     if (out->closing) {
         out->ctr[DP_OUT_DROPPED_STOPPED]++;
@@ -285,21 +351,31 @@ static void pipeline_close_handles(struct dp_pipeline *p)
     }
 }
 
+/*
+ * Closes the outputs in two rounds: first those that produce messages (output-http with
+ * track-response), then, when they are all closed, the rest, which still take what the first
+ * ones produced while draining.
+ */
 static void pipeline_drain(struct dp_pipeline *p)
 {
-    p->state = PIPE_DRAINING;
-    if (p->outputs_open == 0) {
-        pipeline_close_handles(p);
-        return;
-    }
-    p->in_close_loop = true;
-    for (unsigned i = 0; i < p->n_out; i++) {
-        struct dp_plugin *o = p->outputs[i];
+    bool producers_open = false;
 
-        if (!o->closing && o->started) {
+    p->state = PIPE_DRAINING;
+    p->in_close_loop = true;
+    for (int round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < p->n_out; i++) {
+            struct dp_plugin *o = p->outputs[i];
+
+            if (o->out->feedback != (round == 0) || o->closing || !o->started)
+                continue;
             o->closing = true;
             o->out->close(o);
         }
+        for (unsigned i = 0; i < p->n_out; i++)
+            producers_open |= p->outputs[i]->out->feedback && !p->outputs[i]->closed &&
+                    p->outputs[i]->started;
+        if (producers_open)
+            break;
     }
     p->in_close_loop = false;
     if (p->outputs_open == 0)
@@ -338,8 +414,12 @@ void dp_plugin_closed(struct dp_plugin *pl)
             pipeline_drain(p);
     } else {
         p->outputs_open--;
-        if (p->outputs_open == 0 && p->state == PIPE_DRAINING && !p->in_close_loop)
+        if (p->state != PIPE_DRAINING || p->in_close_loop)
+            return;
+        if (p->outputs_open == 0)
             pipeline_close_handles(p);
+        else if (pl->out->feedback)
+            pipeline_drain(p); /* the second round, once every producer is closed */
     }
 }
 

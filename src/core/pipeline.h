@@ -40,6 +40,12 @@ void dp_input_done(struct dp_plugin *in);
 /* Outputs: drained after a refusal; paused inputs resume. */
 void dp_output_writable_again(struct dp_plugin *out);
 
+/*
+ * Outputs: hands over a message the output produced (a replayed response); it enters the
+ * pipeline like an input's, through the input "<label>:responses". Takes the caller's reference.
+ */
+void dp_output_feedback(struct dp_plugin *out, struct dp_msg *msg);
+
 /* Any plugin: every handle of <pl> is closed (the end of its close()). */
 void dp_plugin_closed(struct dp_plugin *pl);
 

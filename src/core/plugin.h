@@ -28,7 +28,8 @@
  *                       was not writable calls dp_output_writable_again() when it drains.
  *  flush(pl)            Push buffered data out now.
  *  close(pl)            Deliver what it holds within cfg->drain_timeout_ns, flush, close every
- *                       handle, then call dp_plugin_closed(pl).
+ *                       handle, then call dp_plugin_closed(pl). Outputs that produce feedback
+ *                       close first, so the others still take what they produce while draining.
  */
 #ifndef DP_CORE_PLUGIN_H
 #define DP_CORE_PLUGIN_H
@@ -67,6 +68,9 @@ struct dp_input_ops {
 
 struct dp_output_ops {
     const char *name; /* the flag: "output-file" */
+    unsigned types;   /* bit (1 << enum dp_msg_type) per type it takes; 0: all. Others are not
+                         offered (and not counted) */
+    bool feedback;    /* it produces messages (replayed responses) with dp_output_feedback() */
     int (*open)(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err);
     int (*start)(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err);
     int (*accept)(struct dp_plugin *pl, struct dp_msg *msg);
@@ -104,11 +108,12 @@ struct dp_plugin {
     void *ctx;
     struct dp_pipeline *pipe;
     char *addr;  /* the flag value without its limiter (owned) */
-    char label[48]; /* "input-file#0" */
+    char label[64]; /* "input-file#0" */
     unsigned index; /* position among the inputs or among the outputs */
     struct dp_limiter limiter;
     uint64_t ctr[DP_CTR_COUNT];
     unsigned split_next; /* inputs: next output for --split-output */
+    struct dp_plugin *feedback; /* outputs with ops->feedback: the input their messages enter by */
     bool started;   /* start() succeeded: close() is owed */
     bool done;      /* input exhausted */
     bool paused;    /* input paused for backpressure */
