@@ -10,7 +10,7 @@ const char *const gor_status_names[GOR_STATUS_COUNT] = {
 };
 
 /* The separator line without its leading LF: a record that is empty starts with it. */
-#define SEP_LINE     (GOR_SEP + 1)
+#define SEP_LINE     (&GOR_SEP[1])
 #define SEP_LINE_LEN (GOR_SEP_LEN - 1)
 #define READ_CHUNK   (256 * 1024)
 

@@ -377,7 +377,7 @@ static int file_accept(struct dp_plugin *pl, struct dp_msg *msg)
     struct out_file *f = pl->ctx;
     struct iovec iov[3];
     size_t len;
-    int rc;
+    int rc = 0;
 
     if (f->stopped)
         return -EPIPE;
