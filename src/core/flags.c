@@ -593,9 +593,11 @@ int dp_parse_duration(const char *s, int64_t *out)
         { "m", 60LL * 1000000000 },
         { "h", 3600LL * 1000000000 },
     };
+    const uint64_t lim = (uint64_t)1 << 63;
     bool neg = false;
-    double total = 0;
+    uint64_t total = 0;
 
+    /* Go's time.ParseDuration, step by step: integers, not doubles, so "4.1s" is exact. */
     if (*s == '+' || *s == '-') {
         neg = *s == '-';
         s++;
@@ -607,22 +609,34 @@ int dp_parse_duration(const char *s, int64_t *out)
     if (*s == '\0')
         return -EINVAL;
     while (*s != '\0') {
-        double v = 0;
-        double frac = 0;
+        uint64_t v = 0;
+        uint64_t frac = 0;
         double scale = 1;
         bool any = false;
+        bool frac_full = false;
         size_t best = SIZE_MAX;
         size_t best_len = 0;
+        uint64_t unit;
 
         while (*s >= '0' && *s <= '9') {
-            v = v * 10 + (*s++ - '0');
+            if (v > (lim - 1) / 10)
+                return -ERANGE;
+            v = v * 10 + (uint64_t)(*s++ - '0');
+            if (v > lim)
+                return -ERANGE;
             any = true;
         }
         if (*s == '.') {
             s++;
             while (*s >= '0' && *s <= '9') {
-                scale /= 10;
-                frac += (*s++ - '0') * scale;
+                /* Digits past what 63 bits hold are dropped, as Go does. */
+                if (!frac_full && frac <= (lim - 1) / 10 && frac * 10 + (uint64_t)(*s - '0') <= lim) {
+                    frac = frac * 10 + (uint64_t)(*s - '0');
+                    scale *= 10;
+                } else {
+                    frac_full = true;
+                }
+                s++;
                 any = true;
             }
         }
@@ -638,12 +652,27 @@ int dp_parse_duration(const char *s, int64_t *out)
         }
         if (best == SIZE_MAX)
             return -EINVAL; /* Go requires a unit on every number but a lone "0" */
-        total += (v + frac) * (double)units[best].ns;
         s += best_len;
-        if (total > 9.2e18)
+        unit = (uint64_t)units[best].ns;
+        if (v > lim / unit)
+            return -ERANGE;
+        v *= unit;
+        if (frac > 0) {
+            v += (uint64_t)((double)frac * ((double)unit / scale));
+            if (v > lim)
+                return -ERANGE;
+        }
+        total += v;
+        if (total > lim)
             return -ERANGE;
     }
-    *out = (int64_t)(neg ? -total : total);
+    if (neg) {
+        *out = total == lim ? INT64_MIN : -(int64_t)total;
+        return 0;
+    }
+    if (total > lim - 1)
+        return -ERANGE;
+    *out = (int64_t)total;
     return 0;
 }
 

@@ -104,12 +104,9 @@ static void test_parse_duration(void **state)
 }
 
 /*
- * KNOWN BUG (src/core/flags.c, dp_parse_duration): the value is summed in a double and truncated,
- * so common decimal fractions come out 1 ns short ("4.1s" gives 4099999999, "1.001s" gives
- * 1000999999), and the overflow bound is 9.2e18 rather than INT64_MAX, so "2562047h", which Go
- * accepts, fails with -ERANGE. Go's time.ParseDuration is exact up to INT64_MAX ns. These are the
- * correct results; the test is skipped until the parser is fixed. Run it with
- * DP_TEST_KNOWN_BUGS=1 in the environment.
+ * Regression: durations are summed in integer nanoseconds as Go's time.ParseDuration does, so
+ * decimal fractions are exact ("4.1s" once gave 4099999999) and the range is all of int64
+ * ("2562047h" once failed with -ERANGE).
  */
 static const struct i64_case duration_exact_cases[] = {
     { "4.1s", 0, 4100 * MS },
@@ -131,8 +128,6 @@ static void test_parse_duration_go_exact(void **state)
     int bad = 0;
 
     (void)state;
-    if (getenv("DP_TEST_KNOWN_BUGS") == NULL)
-        skip();
     for (size_t i = 0; i < DP_ARRAY_LEN(duration_exact_cases); i++) {
         const struct i64_case *c = &duration_exact_cases[i];
         int64_t out = 0;
