@@ -5,6 +5,7 @@
 
 #include "core/flags.h"
 #include "core/log.h"
+#include "core/msg.h"
 #include "core/pipeline.h"
 
 int main(int argc, char **argv)
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
     }
 out:
     dp_pipeline_free(p);
+    dp_msg_cache_drain();
     dp_flags_free(&cfg);
     return status;
 }

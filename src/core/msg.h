@@ -100,6 +100,10 @@ static inline struct dp_msg *dp_msg_ref(struct dp_msg *m)
 /* Drops a reference to <m>, freeing it with the last one. */
 void dp_msg_unref(struct dp_msg *m);
 
+/* Frees the calling thread's cache of freed messages; every thread that frees messages calls it
+ * before it ends. */
+void dp_msg_cache_drain(void);
+
 /* Random 24-hex id, as GoReplay's uuid() for synthetic messages. <out> gets 24 bytes. */
 void dp_msg_random_id(uint8_t out[24]);
 

@@ -28,8 +28,10 @@ struct file_src {
     int fd;
     gzFile gz;
     struct gor_reader rd;
-    struct heap_item *heap;
+    struct heap_item *heap; /* <depth> slots: a sorted ring, or a binary min-heap */
     size_t heap_len;
+    size_t head;            /* ring mode: the first item */
+    bool ring;              /* records so far arrived in order: heap is a FIFO ring */
     bool eof;
 };
 
@@ -96,11 +98,13 @@ static ssize_t read_gz(void *src, uint8_t *buf, size_t cap)
     return n;
 }
 
-static void src_close(struct file_src *s)
+static void src_close(struct in_file *f, struct file_src *s)
 {
     for (size_t i = 0; i < s->heap_len; i++)
-        dp_msg_unref(s->heap[i].msg);
+        dp_msg_unref(s->heap[(s->head + i) % f->depth].msg);
     s->heap_len = 0;
+    s->head = 0;
+    s->ring = true;
     if (s->gz != NULL)
         gzclose(s->gz);
     else if (s->fd >= 0)
@@ -132,7 +136,7 @@ static int src_open(struct in_file *f, struct file_src *s, struct dp_err *err)
     rc = gor_reader_init(&s->rd, s->gz != NULL ? read_gz : read_plain, s,
             (size_t)f->cfg->copy_buffer_size);
     if (rc != 0) {
-        src_close(s);
+        src_close(f, s);
         return dp_err_set(err, rc, "out of memory");
     }
     s->eof = false;
@@ -140,17 +144,52 @@ static int src_open(struct in_file *f, struct file_src *s, struct dp_err *err)
     return 0;
 }
 
-/* ---- the per-file heap, keyed by (ts, order) ---- */
+/*
+ * ---- the per-file window of <depth> records, ordered by (ts, order) ----
+ *
+ * Most files are in timestamp order: while they are, the window is a FIFO ring and each record
+ * costs two stores. The first record out of order turns the ring into a binary min-heap (a
+ * sorted array already is one); when the heap empties, the window is a ring again.
+ */
 
 static bool item_less(const struct heap_item *a, const struct heap_item *b)
 {
     return a->ts < b->ts || (a->ts == b->ts && a->order < b->order);
 }
 
-static void heap_push(struct file_src *s, struct heap_item it)
+static void reverse(struct heap_item *a, size_t n)
 {
-    size_t i = s->heap_len++;
+    for (size_t i = 0; i < n / 2; i++) {
+        struct heap_item t = a[i];
 
+        a[i] = a[n - 1 - i];
+        a[n - 1 - i] = t;
+    }
+}
+
+static const struct heap_item *win_top(const struct file_src *s)
+{
+    return &s->heap[s->head];
+}
+
+static void win_push(struct file_src *s, size_t cap, struct heap_item it)
+{
+    size_t i;
+
+    if (s->ring) {
+        if (s->heap_len == 0 ||
+                !item_less(&it, &s->heap[(s->head + s->heap_len - 1) % cap])) {
+            s->heap[(s->head + s->heap_len++) % cap] = it;
+            return;
+        }
+        /* Out of order: rotate the ring to start at slot 0, which makes it a heap. */
+        reverse(s->heap, s->head);
+        reverse(s->heap + s->head, cap - s->head);
+        reverse(s->heap, cap);
+        s->head = 0;
+        s->ring = false;
+    }
+    i = s->heap_len++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
 
@@ -162,12 +201,17 @@ static void heap_push(struct file_src *s, struct heap_item it)
     s->heap[i] = it;
 }
 
-static struct dp_msg *heap_pop(struct file_src *s)
+static void win_pop(struct file_src *s, size_t cap)
 {
-    struct dp_msg *top = s->heap[0].msg;
-    struct heap_item last = s->heap[--s->heap_len];
+    struct heap_item last;
     size_t i = 0;
 
+    if (s->ring) {
+        s->head = (s->head + 1) % cap;
+        s->heap_len--;
+        return;
+    }
+    last = s->heap[--s->heap_len];
     for (;;) {
         size_t c = 2 * i + 1;
 
@@ -182,7 +226,8 @@ static struct dp_msg *heap_pop(struct file_src *s)
     }
     if (s->heap_len > 0)
         s->heap[i] = last;
-    return top;
+    else
+        s->ring = true;
 }
 
 /* Reads records until the heap holds <depth> of them or the file ends. */
@@ -194,7 +239,7 @@ static void src_fill(struct in_file *f, struct file_src *s)
 
         switch (st) {
         case GOR_RECORD:
-            heap_push(s, (struct heap_item){ m->ts_ns, f->order++, m });
+            win_push(s, f->depth, (struct heap_item){ m->ts_ns, f->order++, m });
             break;
         case GOR_MALFORMED:
             dp_log(DP_LOG_WARN, DP_LOG_INPUT,
@@ -231,7 +276,7 @@ static struct file_src *next_src(struct in_file *f)
 
         if (s->heap_len < f->depth && !s->eof)
             src_fill(f, s); /* a sliding window of <depth> records per file */
-        if (s->heap_len > 0 && (best == NULL || item_less(&s->heap[0], &best->heap[0])))
+        if (s->heap_len > 0 && (best == NULL || item_less(win_top(s), win_top(best))))
             best = s;
     }
     return best;
@@ -242,7 +287,7 @@ static struct file_src *next_src(struct in_file *f)
 static void files_free(struct in_file *f)
 {
     for (size_t i = 0; i < f->n_files; i++) {
-        src_close(&f->files[i]);
+        src_close(f, &f->files[i]);
         free(f->files[i].path);
         free(f->files[i].heap);
     }
@@ -271,6 +316,7 @@ static int files_glob(struct in_file *f, struct dp_err *err)
         s->fd = -1;
         s->path = strdup(g.gl_pathv[i]);
         s->heap = malloc(f->depth * sizeof(*s->heap));
+        s->ring = true;
         f->n_files++;
         if (s->path == NULL || s->heap == NULL) {
             globfree(&g);
@@ -384,7 +430,7 @@ static void emit_due(struct in_file *f)
             dp_input_done(pl);
             return;
         }
-        m = s->heap[0].msg;
+        m = win_top(s)->msg;
         if (!f->started) {
             f->started = true;
             f->base_mono = now;
@@ -414,7 +460,7 @@ static void emit_due(struct in_file *f)
                 return;
             }
         }
-        heap_pop(s);
+        win_pop(s, f->depth);
         f->types[m->type]++;
         if (f->dry_run) {
             dp_msg_unref(m);
