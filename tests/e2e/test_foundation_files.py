@@ -163,6 +163,26 @@ def test_read_depth_sorts_within_the_window(tmp_path):
     assert dp.summary(r.err)["input-file#0"]["out_of_order"] == 4  # 1, 4, 2, 3 are all before 5
 
 
+def test_read_depth_window_switches_between_sorted_and_unsorted(tmp_path):
+    # Sorted runs (the window is a FIFO ring), a disorder (it becomes a heap), sorted again after
+    # the window drained, with equal timestamps kept in file order throughout.
+    ts = list(range(1, 40)) + [45, 41, 44, 42, 43] + list(range(46, 80)) + [80, 80, 80] + [3]
+    src = tmp_path / "in.gor"
+    src.write_bytes(b"".join(dp.request(i, ts=t) for i, t in enumerate(ts)))
+    r = dp.run("--input-file", f"{src}|max", "--output-stdout", "--input-file-read-depth", "4",
+               check=0)
+    got = [(int(m.split()[2]), int(m.split()[1], 16)) for m, _ in dp.records(r.stdout)]
+    t = [x for x, _ in got]
+    assert t[:39] == list(range(1, 40))
+    assert t[39:44] == [41, 42, 43, 44, 45]
+    # 3 enters the window after 79 left it: it goes next (late, counted), then the equal 80s
+    # in file order.
+    assert t[44:] == list(range(46, 80)) + [3, 80, 80, 80]
+    assert [i for x, i in got if x == 80] == [i for i, x in enumerate(ts) if x == 80]
+    assert dp.summary(r.err)["input-file#0"]["out_of_order"] == 1
+    assert len(got) == len(ts)
+
+
 def test_dry_run_report(tmp_path):
     src = tmp_path / "in.gor"
     base = 1_700_000_000_000_000_000
