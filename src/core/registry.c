@@ -8,6 +8,7 @@
 
 #include "inputs/in_dummy.h"
 #include "inputs/in_file.h"
+#include "inputs/in_raw.h"
 #include "outputs/out_file.h"
 #include "outputs/out_null.h"
 #include "outputs/out_stdout.h"
@@ -18,6 +19,7 @@
 const struct dp_registry_entry dp_registry[] = {
     { &in_dummy_ops, NULL, LIST(input_dummy) },
     { &in_file_ops, NULL, LIST(input_file) },
+    { &in_raw_ops, NULL, LIST(input_raw) },
     { NULL, &out_stdout_ops, BOOL(output_stdout) },
     { NULL, &out_null_ops, BOOL(output_null) },
     { NULL, &out_file_ops, LIST(output_file) },

@@ -506,10 +506,10 @@ static void test_flags_lists_repeat(void **state)
     }
     done(&r);
 
-    /* Int lists parse each element; the feature check comes after the whole argv is read. */
+    /* Int lists parse each element. */
     RUN(&r, "--input-raw-vlan-vid", "10", "--input-raw-vlan-vid=0x14", "--input-raw-vxlan-vni",
         "-5");
-    expect_error(&r, -ENOTSUP, "--input-raw-vlan-vid");
+    assert_int_equal(r.res, DP_FLAGS_RUN);
     assert_int_equal(r.cfg.input_raw_vlan_vid.n, 2);
     assert_int_equal(r.cfg.input_raw_vlan_vid.v[0], 10);
     assert_int_equal(r.cfg.input_raw_vlan_vid.v[1], 20);
@@ -706,12 +706,10 @@ static void test_flags_unready_features(void **state)
         const char *const argv[5];
         const char *msg;
     } cases[] = {
-        { { "--input-raw", ":80", "--output-null", NULL },
-          "--input-raw: passive capture (--input-raw) is not implemented yet" },
         { { "--input-dummy", "0", "--output-http", "http://staging:8080", NULL },
           "--output-http: HTTP replay (--output-http) is not implemented yet" },
         { { "--output-http-workers", "0", NULL }, "--output-http-workers: " },
-        { { "--input-raw-engine", "libpcap", NULL }, "--input-raw-engine: passive capture" },
+        { { "--output-http-timeout", "1s", NULL }, "--output-http-timeout: HTTP replay" },
         { { "--http-allow-url", "^/api", NULL },
           "--http-allow-url: HTTP filters and rewrites are not implemented yet" },
         { { "--middleware", "./mw", NULL }, "--middleware: middleware is not implemented yet" },
@@ -727,7 +725,7 @@ static void test_flags_unready_features(void **state)
         { { "--cpuprofile", "cpu.out", NULL }, "--cpuprofile: Go profiler flags do not apply" },
         { { "--output-file-buffer", "/tmp", NULL }, "--output-file-buffer: S3 output" },
         /* Parsed syntax errors come before the feature check. */
-        { { "--input-raw", ":80", "--verbose=x", NULL }, "--verbose: 'x' is not an integer" },
+        { { "--output-http", "x", "--verbose=x", NULL }, "--verbose: 'x' is not an integer" },
     };
     struct run r;
 
@@ -739,13 +737,13 @@ static void test_flags_unready_features(void **state)
         done(&r);
     }
     /* A bool of an unready feature set to false asks for nothing. */
-    RUN(&r, "--input-raw-promisc=false", "--output-tcp-secure=0", "--input-dummy", "0",
+    RUN(&r, "--output-http-skip-verify=false", "--output-tcp-secure=0", "--input-dummy", "0",
         "--output-null");
     assert_int_equal(r.res, DP_FLAGS_RUN);
     done(&r);
     /* ...but set to true it fails. */
-    RUN(&r, "--input-raw-promisc=true");
-    expect_error(&r, -ENOTSUP, "--input-raw-promisc: passive capture");
+    RUN(&r, "--output-http-skip-verify=true");
+    expect_error(&r, -ENOTSUP, "--output-http-skip-verify: HTTP replay");
     done(&r);
 }
 

@@ -1,0 +1,826 @@
+#include "capture/flow.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/tcp_reasm.h"
+#include "http/http_frame.h"
+
+const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
+    [FLOW_CONN_OPENED] = "conns_opened",
+    [FLOW_CONN_CLOSED] = "conns_closed",
+    [FLOW_CONN_EXPIRED] = "conns_expired",
+    [FLOW_CONN_EVICTED] = "conns_evicted",
+    [FLOW_MSG_REQUESTS] = "requests",
+    [FLOW_MSG_RESPONSES] = "responses",
+    [FLOW_MSG_INCOMPLETE] = "msgs_incomplete",
+    [FLOW_MSG_DROPPED_INCOMPLETE] = "dropped_incomplete",
+    [FLOW_MSG_TRUNCATED] = "msgs_truncated",
+    [FLOW_MSG_MALFORMED] = "msgs_malformed",
+    [FLOW_MSG_UNPAIRED] = "unpaired_responses",
+    [FLOW_MSG_NO_RESPONSE] = "unanswered_requests",
+    [FLOW_BYTES_SKIPPED] = "bytes_skipped",
+    [FLOW_GAPS] = "gaps",
+    [FLOW_GAP_BYTES] = "gap_bytes",
+    [FLOW_RETRANS_BYTES] = "retrans_bytes",
+    [FLOW_OOO_SEGMENTS] = "ooo_segments",
+    [FLOW_MEMCAP] = "memcap_hits",
+    [FLOW_TUNNELS] = "tunnels",
+};
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+#define PENDING_MAX 64    /* requests awaiting their response, per connection */
+#define BUILDER_MIN 1024  /* first allocation of a message builder */
+
+/* The message being cut from one direction. Only payload bytes are buffered. */
+struct builder {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    bool active;
+    bool truncated;
+    bool incomplete;
+    int64_t first_ts;
+    int64_t last_ts;
+    uint32_t x; /* the id's last 4 bytes */
+};
+
+struct dir {
+    struct tcp_stream st;
+    struct http_frame fr;
+    struct builder b;
+    size_t ooo_accounted; /* st.ooo_bytes as last charged to the budget */
+    bool resync;          /* after a gap or garbage: look for the next start line */
+    bool ended;           /* FIN/RST seen and handled */
+};
+
+struct pending {
+    uint32_t x;
+    uint8_t method_len;
+    char method[16];
+};
+
+struct conn {
+    struct conn *hnext;
+    struct conn *prev; /* activity list: least recent first */
+    struct conn *next;
+    uint32_t hash;
+    uint8_t family;
+    uint16_t cport;
+    uint16_t sport;
+    uint8_t cip[16];
+    uint8_t sip[16];
+    int64_t last_ts;
+    struct dir d[2]; /* 0: client -> server (requests), 1: server -> client (responses) */
+    struct pending pend[PENDING_MAX];
+    unsigned pend_head;
+    unsigned pend_len;
+    uint32_t last_req_ack;
+    uint32_t same_ack;
+    bool have_req_ack;
+    bool tunnel;
+    /* the packet being processed */
+    int64_t cur_ts;
+    uint32_t cur_seq;
+    uint32_t cur_ack;
+    uint32_t last_x;     /* binary mode: the id of the client's last turn */
+    bool have_last_x;
+};
+
+struct flow_table {
+    struct flow_opts o;
+    flow_emit_fn *emit;
+    void *ctx;
+    struct conn **buckets;
+    size_t nbuckets; /* power of two */
+    size_t len;
+    struct conn *oldest;
+    struct conn *newest;
+    int64_t now;
+    size_t buffered; /* bytes charged to the memory budget */
+    uint64_t ctr[FLOW_CTR_COUNT];
+    /* the connection and direction being fed (sink context) */
+    struct conn *cur;
+    unsigned cur_dir;
+};
+
+/* ---- hashing and the activity list ---- */
+
+static uint32_t hash_bytes(uint32_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x01000193u;
+    return h;
+}
+
+/* The same for both directions of a connection. */
+static uint32_t flow_hash(const struct pkt *p)
+{
+    size_t alen = p->family == 4 ? 4 : 16;
+    uint32_t a = hash_bytes(0x811c9dc5u, p->src, alen);
+    uint32_t b = hash_bytes(0x811c9dc5u, p->dst, alen);
+
+    a = hash_bytes(a, (const uint8_t[]){ (uint8_t)(p->sport >> 8), (uint8_t)p->sport }, 2);
+    b = hash_bytes(b, (const uint8_t[]){ (uint8_t)(p->dport >> 8), (uint8_t)p->dport }, 2);
+    return (a ^ b) * 0x9e3779b1u;
+}
+
+/* 0: <p> goes client -> server on <c>; 1: server -> client; -1: not <c>. */
+static int conn_match(const struct conn *c, const struct pkt *p)
+{
+    size_t alen = p->family == 4 ? 4 : 16;
+
+    if (c->family != p->family)
+        return -1;
+    if (p->sport == c->cport && p->dport == c->sport && memcmp(p->src, c->cip, alen) == 0 &&
+            memcmp(p->dst, c->sip, alen) == 0)
+        return 0;
+    if (p->sport == c->sport && p->dport == c->cport && memcmp(p->src, c->sip, alen) == 0 &&
+            memcmp(p->dst, c->cip, alen) == 0)
+        return 1;
+    return -1;
+}
+
+static void list_unlink(struct flow_table *t, struct conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        t->oldest = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        t->newest = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void list_append(struct flow_table *t, struct conn *c)
+{
+    c->prev = t->newest;
+    c->next = NULL;
+    if (t->newest != NULL)
+        t->newest->next = c;
+    else
+        t->oldest = c;
+    t->newest = c;
+}
+
+/* ---- the memory budget ---- */
+
+static bool budget_take(struct flow_table *t, size_t n)
+{
+    if (t->buffered + n > t->o.memcap) {
+        t->ctr[FLOW_MEMCAP]++;
+        return false;
+    }
+    t->buffered += n;
+    return true;
+}
+
+static void budget_give(struct flow_table *t, size_t n)
+{
+    DP_BUG_ON(n > t->buffered);
+    t->buffered -= n;
+}
+
+/* Charges the change of a stream's out-of-order bytes. */
+static void budget_sync_ooo(struct flow_table *t, struct dir *d)
+{
+    size_t now = d->st.ooo_bytes;
+
+    if (now > d->ooo_accounted)
+        t->buffered += now - d->ooo_accounted;
+    else
+        budget_give(t, d->ooo_accounted - now);
+    d->ooo_accounted = now;
+}
+
+/* ---- message builders ---- */
+
+static void builder_reset(struct flow_table *t, struct builder *b)
+{
+    budget_give(t, b->cap);
+    free(b->buf);
+    memset(b, 0, sizeof(*b));
+}
+
+static void builder_start(struct builder *b, int64_t ts, uint32_t x)
+{
+    b->active = true;
+    b->len = 0;
+    b->truncated = false;
+    b->incomplete = false;
+    b->first_ts = ts;
+    b->last_ts = ts;
+    b->x = x;
+}
+
+/* Appends what fits of <p,n> under max_msg and the budget; the rest marks it truncated. */
+static void builder_append(struct flow_table *t, struct builder *b, const uint8_t *p, size_t n)
+{
+    size_t room;
+
+    if (n == 0)
+        return;
+    if (b->len + n > b->cap && b->len < t->o.max_msg) {
+        size_t want = DP_MIN(t->o.max_msg, DP_MAX(b->len + n, DP_MAX(b->cap * 2, BUILDER_MIN)));
+
+        if (budget_take(t, want - b->cap)) {
+            uint8_t *nb = realloc(b->buf, want);
+
+            if (nb != NULL) {
+                b->buf = nb;
+                b->cap = want;
+            } else {
+                budget_give(t, want - b->cap);
+            }
+        }
+    }
+    room = b->cap - b->len;
+    if (n > room) {
+        b->truncated = true;
+        n = room;
+    }
+    if (n > 0) {
+        memcpy(b->buf + b->len, p, n);
+        b->len += n;
+    }
+}
+
+/* Keeps the builder's buffer for the next message unless it grew large. */
+static void builder_done(struct flow_table *t, struct builder *b)
+{
+    b->active = false;
+    b->len = 0;
+    if (b->cap > 64 * 1024)
+        builder_reset(t, b);
+}
+
+static void put_hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
+    }
+}
+
+static void make_id(const struct conn *c, uint32_t x, char id[24])
+{
+    uint8_t raw[12];
+    const uint8_t *ip4 = c->family == 4 ? c->cip : c->cip + 12;
+
+    wr_be16(raw, c->cport);
+    wr_be16(raw + 2, c->sport);
+    memcpy(raw + 4, ip4, 4);
+    wr_be32(raw + 8, x);
+    put_hex(id, raw, sizeof(raw));
+}
+
+/* Emits the builder of direction <di> as a message of <type>, or drops it, and resets it. */
+static void emit_builder(struct flow_table *t, struct conn *c, unsigned di, enum dp_msg_type type,
+        uint32_t x)
+{
+    struct builder *b = &c->d[di].b;
+    char id[24];
+    struct dp_msg *m;
+
+    if (b->truncated)
+        t->ctr[FLOW_MSG_TRUNCATED]++;
+    if (b->incomplete) {
+        t->ctr[FLOW_MSG_INCOMPLETE]++;
+        if (!t->o.allow_incomplete) {
+            t->ctr[FLOW_MSG_DROPPED_INCOMPLETE]++;
+            builder_done(t, b);
+            return;
+        }
+    }
+    t->ctr[type == DP_MSG_REQUEST ? FLOW_MSG_REQUESTS : FLOW_MSG_RESPONSES]++;
+    if (type == DP_MSG_RESPONSE && !t->o.track_response) {
+        builder_done(t, b);
+        return;
+    }
+    make_id(c, x, id);
+    m = dp_msg_new(type, (const uint8_t *)id, sizeof(id), b->first_ts, b->last_ts - b->first_ts,
+            b->buf, b->len);
+    if (m != NULL) {
+        if (b->truncated)
+            m->flags |= DP_MSG_TRUNCATED;
+        if (b->incomplete)
+            m->flags |= DP_MSG_INCOMPLETE;
+        t->emit(t->ctx, m);
+    }
+    builder_done(t, b);
+}
+
+/* ---- HTTP: requests, responses, pairing ---- */
+
+static struct pending *pend_at(struct conn *c, unsigned i)
+{
+    return &c->pend[(c->pend_head + i) % PENDING_MAX];
+}
+
+/* A request starts: it gets its id now, so that an interim response (100 Continue) sent
+ * before its body finds it. */
+/* The id's X for a request starting in the current packet: its Ack, plus k for the k-th
+ * request in a row that starts with the same Ack (pipelining). */
+static uint32_t request_x(struct conn *c)
+{
+    if (c->have_req_ack && c->cur_ack == c->last_req_ack)
+        return c->cur_ack + ++c->same_ack;
+    c->have_req_ack = true;
+    c->last_req_ack = c->cur_ack;
+    c->same_ack = 0;
+    return c->cur_ack;
+}
+
+static void request_start(struct flow_table *t, struct conn *c)
+{
+    struct dir *d = &c->d[0];
+    uint32_t x = request_x(c);
+    struct pending *p;
+
+    if (c->pend_len == PENDING_MAX) { /* never answered: forget the oldest */
+        t->ctr[FLOW_MSG_NO_RESPONSE]++;
+        c->pend_head = (c->pend_head + 1) % PENDING_MAX;
+        c->pend_len--;
+    }
+    p = pend_at(c, c->pend_len++);
+    memset(p, 0, sizeof(*p));
+    p->x = x;
+    http_frame_init(&d->fr, HTTP_FRAME_REQUEST, 0);
+    builder_start(&d->b, c->cur_ts, x);
+}
+
+/* The newest pending request: the one being framed on the client side. */
+static struct pending *pend_last(struct conn *c)
+{
+    return c->pend_len > 0 ? pend_at(c, c->pend_len - 1) : NULL;
+}
+
+static void response_start(struct flow_table *t, struct conn *c)
+{
+    struct dir *d = &c->d[1];
+    uint32_t x = c->cur_seq;
+
+    (void)t;
+    http_frame_init(&d->fr, HTTP_FRAME_RESPONSE, 0);
+    if (c->pend_len > 0) {
+        struct pending *p = pend_at(c, 0);
+
+        /* After a gap, skip requests whose responses were lost: a response's first Seq is
+         * the Ack its request carried when the exchange was not pipelined. */
+        for (unsigned i = 1; i < c->pend_len && c->d[1].b.incomplete; i++) {
+            if (pend_at(c, i)->x == c->cur_seq) {
+                while (i-- > 0) {
+                    t->ctr[FLOW_MSG_NO_RESPONSE]++;
+                    c->pend_head = (c->pend_head + 1) % PENDING_MAX;
+                    c->pend_len--;
+                }
+                p = pend_at(c, 0);
+                break;
+            }
+        }
+        x = p->x;
+        if (p->method_len > 0)
+            http_frame_set_request_method(&d->fr, p->method, p->method_len);
+    }
+    builder_start(&d->b, c->cur_ts, x);
+}
+
+/* Records the method of the request being framed, once its start line is parsed. */
+static void request_note_method(struct conn *c)
+{
+    const struct http_frame_info *fi = http_frame_info(&c->d[0].fr);
+    struct pending *p = pend_last(c);
+
+    if (p != NULL && p->method_len == 0 && fi->method_len > 0) {
+        p->method_len = fi->method_len;
+        memcpy(p->method, fi->method, fi->method_len);
+    }
+}
+
+static void request_done(struct flow_table *t, struct conn *c)
+{
+    struct dir *d = &c->d[0];
+
+    request_note_method(c);
+    emit_builder(t, c, 0, DP_MSG_REQUEST, d->b.x);
+}
+
+static void response_done(struct flow_table *t, struct conn *c)
+{
+    struct dir *d = &c->d[1];
+    const struct http_frame_info *fi = http_frame_info(&d->fr);
+    bool paired = c->pend_len > 0;
+
+    if (!paired)
+        t->ctr[FLOW_MSG_UNPAIRED]++;
+    emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
+    if (paired && !fi->interim) {
+        c->pend_head = (c->pend_head + 1) % PENDING_MAX;
+        c->pend_len--;
+    }
+    if (fi->body_kind == HTTP_BODY_TUNNEL && !c->tunnel) {
+        c->tunnel = true;
+        t->ctr[FLOW_TUNNELS]++;
+    }
+}
+
+/* A message that cannot complete (gap, garbage): drop it, or emit it flagged incomplete. */
+static void http_abort(struct flow_table *t, struct conn *c, unsigned di)
+{
+    struct dir *d = &c->d[di];
+
+    if (!d->b.active)
+        return;
+    d->b.incomplete = true;
+    if (di == 0) {
+        request_done(t, c);
+    } else {
+        bool paired = c->pend_len > 0;
+
+        emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
+        if (paired) {
+            c->pend_head = (c->pend_head + 1) % PENDING_MAX;
+            c->pend_len--;
+        }
+    }
+}
+
+static void http_data(struct flow_table *t, struct conn *c, unsigned di, const uint8_t *p,
+        size_t n)
+{
+    struct dir *d = &c->d[di];
+    enum http_frame_kind kind = di == 0 ? HTTP_FRAME_REQUEST : HTTP_FRAME_RESPONSE;
+
+    while (n > 0) {
+        enum http_frame_rc rc;
+        size_t used = 0;
+
+        if (c->tunnel) {
+            t->ctr[FLOW_BYTES_SKIPPED] += n;
+            return;
+        }
+        if (d->resync && !d->b.active) {
+            size_t off = http_frame_find_start(p, n, kind);
+
+            t->ctr[FLOW_BYTES_SKIPPED] += off;
+            p += off;
+            n -= off;
+            if (n == 0)
+                return;
+            d->resync = false;
+        }
+        if (!d->b.active) {
+            if (di == 0)
+                request_start(t, c);
+            else
+                response_start(t, c);
+        }
+        d->b.last_ts = c->cur_ts;
+        rc = http_frame_feed(&d->fr, p, n, &used);
+        if (used > n)
+            used = n;
+        builder_append(t, &d->b, p, used);
+        p += used;
+        n -= used;
+        if (di == 0)
+            request_note_method(c);
+        if (rc == HTTP_FRAME_DONE) {
+            if (di == 0)
+                request_done(t, c);
+            else
+                response_done(t, c);
+        } else if (rc == HTTP_FRAME_BAD) {
+            t->ctr[FLOW_MSG_MALFORMED]++;
+            if (di == 0 && c->pend_len > 0)
+                c->pend_len--; /* the request that was not one */
+            d->b.incomplete = false;
+            builder_done(t, &d->b);
+            d->resync = true;
+            if (n > 0) { /* never look at the same start twice */
+                t->ctr[FLOW_BYTES_SKIPPED]++;
+                p++;
+                n--;
+            }
+        }
+    }
+}
+
+/* ---- binary mode: a message per direction turn ---- */
+
+static void binary_flush(struct flow_table *t, struct conn *c, unsigned di)
+{
+    struct builder *b = &c->d[di].b;
+
+    if (b->active)
+        emit_builder(t, c, di, di == 0 ? DP_MSG_REQUEST : DP_MSG_RESPONSE, b->x);
+}
+
+static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const uint8_t *p,
+        size_t n)
+{
+    struct builder *b = &c->d[di].b;
+
+    if (!b->active) {
+        uint32_t x;
+
+        binary_flush(t, c, 1 - di); /* the other side's turn ended */
+        if (di == 0) {
+            x = request_x(c);
+            c->last_x = x;
+            c->have_last_x = true;
+        } else {
+            x = c->have_last_x ? c->last_x : c->cur_seq;
+        }
+        builder_start(b, c->cur_ts, x);
+    }
+    b->last_ts = c->cur_ts;
+    builder_append(t, b, p, n);
+}
+
+/* ---- reassembly sinks ---- */
+
+static void on_data(void *ctx, const uint8_t *p, size_t n)
+{
+    struct flow_table *t = ctx;
+
+    if (t->o.binary)
+        binary_data(t, t->cur, t->cur_dir, p, n);
+    else
+        http_data(t, t->cur, t->cur_dir, p, n);
+}
+
+static void on_gap(void *ctx, uint64_t n)
+{
+    struct flow_table *t = ctx;
+    struct conn *c = t->cur;
+    struct dir *d = &c->d[t->cur_dir];
+
+    t->ctr[FLOW_GAPS]++;
+    t->ctr[FLOW_GAP_BYTES] += n;
+    if (t->o.binary) {
+        d->b.incomplete = d->b.active;
+        return;
+    }
+    http_abort(t, c, t->cur_dir);
+    d->resync = true;
+    if (t->cur_dir == 1)
+        d->b.incomplete = true; /* lets the next response re-pair by sequence number */
+}
+
+/* The direction <di> of <c> ended (FIN, RST, expiry, end of capture). */
+static void dir_end(struct flow_table *t, struct conn *c, unsigned di)
+{
+    struct dir *d = &c->d[di];
+    const struct tcp_reasm_sink sink = { on_data, on_gap, t };
+
+    if (d->ended)
+        return;
+    d->ended = true;
+    t->cur = c;
+    t->cur_dir = di;
+    tcp_stream_flush(&d->st, &sink);
+    budget_sync_ooo(t, d);
+    if (t->o.binary) {
+        binary_flush(t, c, di);
+        return;
+    }
+    if (d->b.active && !c->tunnel) {
+        if (http_frame_eof(&d->fr) == HTTP_FRAME_DONE) {
+            if (di == 0)
+                request_done(t, c);
+            else
+                response_done(t, c);
+        } else {
+            http_abort(t, c, di);
+        }
+    }
+}
+
+/* ---- connections ---- */
+
+static void conn_free(struct flow_table *t, struct conn *c)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        tcp_stream_free(&c->d[i].st);
+        budget_sync_ooo(t, &c->d[i]);
+        builder_reset(t, &c->d[i].b);
+    }
+    free(c);
+}
+
+static void conn_remove(struct flow_table *t, struct conn *c, enum flow_ctr why)
+{
+    struct conn **pp = &t->buckets[c->hash & (t->nbuckets - 1)];
+
+    dir_end(t, c, 0);
+    dir_end(t, c, 1);
+    t->ctr[FLOW_MSG_NO_RESPONSE] += c->pend_len;
+    t->ctr[why]++;
+    while (*pp != c)
+        pp = &(*pp)->hnext;
+    *pp = c->hnext;
+    list_unlink(t, c);
+    t->len--;
+    conn_free(t, c);
+}
+
+/* Who is the client of a new connection whose first packet is <p>: 0 the sender, 1 the
+ * receiver. */
+static unsigned client_side(const struct flow_table *t, const struct pkt *p)
+{
+    if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+        return 0;
+    if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+        return 1;
+    if (t->o.is_server_port != NULL) {
+        bool d = t->o.is_server_port(t->o.port_ctx, p->dport);
+        bool s = t->o.is_server_port(t->o.port_ctx, p->sport);
+
+        if (d != s)
+            return d ? 0 : 1;
+    }
+    if (p->payload_len >= 5 && memcmp(p->payload, "HTTP/", 5) == 0)
+        return 1;
+    return 0;
+}
+
+static struct conn *conn_new(struct flow_table *t, const struct pkt *p, uint32_t hash)
+{
+    size_t alen = p->family == 4 ? 4 : 16;
+    struct conn *c;
+    struct conn **bucket;
+
+    if (t->len >= t->o.max_flows && t->oldest != NULL)
+        conn_remove(t, t->oldest, FLOW_CONN_EVICTED);
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->hash = hash;
+    c->family = p->family;
+    if (client_side(t, p) == 0) {
+        c->cport = p->sport;
+        c->sport = p->dport;
+        memcpy(c->cip, p->src, alen);
+        memcpy(c->sip, p->dst, alen);
+    } else {
+        c->cport = p->dport;
+        c->sport = p->sport;
+        memcpy(c->cip, p->dst, alen);
+        memcpy(c->sip, p->src, alen);
+    }
+    tcp_stream_init(&c->d[0].st);
+    tcp_stream_init(&c->d[1].st);
+    bucket = &t->buckets[hash & (t->nbuckets - 1)];
+    c->hnext = *bucket;
+    *bucket = c;
+    list_append(t, c);
+    t->len++;
+    t->ctr[FLOW_CONN_OPENED]++;
+    return c;
+}
+
+void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
+{
+    uint32_t hash = flow_hash(p);
+    struct conn *c = t->buckets[hash & (t->nbuckets - 1)];
+    const struct tcp_reasm_sink sink = { on_data, on_gap, t };
+    const struct tcp_reasm_limits lim = { .max_ooo_bytes = t->o.max_ooo };
+    struct tcp_reasm_ctr before;
+    unsigned di = 0;
+    struct dir *d;
+    int m = -1;
+
+    if (ts_ns > t->now)
+        t->now = ts_ns;
+    for (; c != NULL; c = c->hnext) {
+        if (c->hash == hash && (m = conn_match(c, p)) >= 0)
+            break;
+    }
+    if (c == NULL) {
+        /* A lone RST or FIN/ACK of a connection we never saw carries nothing. */
+        if ((p->tcp_flags & TCP_RST) != 0 || (p->payload_len == 0 &&
+                                                     (p->tcp_flags & TCP_SYN) == 0))
+            return;
+        c = conn_new(t, p, hash);
+        if (c == NULL)
+            return;
+        m = conn_match(c, p);
+    }
+    di = (unsigned)m;
+    d = &c->d[di];
+    c->last_ts = ts_ns > c->last_ts ? ts_ns : c->last_ts;
+    if (t->newest != c) {
+        list_unlink(t, c);
+        list_append(t, c);
+    }
+    c->cur_ts = ts_ns;
+    c->cur_seq = p->seq;
+    c->cur_ack = p->ack;
+    t->cur = c;
+    t->cur_dir = di;
+    if ((p->tcp_flags & TCP_RST) != 0) {
+        conn_remove(t, c, FLOW_CONN_CLOSED);
+        return;
+    }
+    if ((p->tcp_flags & TCP_SYN) != 0) {
+        tcp_stream_syn(&d->st, p->seq);
+        return;
+    }
+    before = d->st.ctr;
+    if (p->payload_len > 0 || (p->tcp_flags & TCP_FIN) != 0) {
+        /* Bytes the capture cut (snaplen) are a gap, not data. */
+        uint32_t n = p->payload_len;
+        bool fin = (p->tcp_flags & TCP_FIN) != 0 && n == p->payload_wire;
+
+        if (tcp_stream_segment(&d->st, &lim, p->seq, p->payload, n, fin, &sink) != 0)
+            t->ctr[FLOW_MEMCAP]++;
+        if (n < p->payload_wire && d->st.have_base && d->st.next_seq == p->seq + n) {
+            /* The capture cut this segment (snaplen): its missing bytes are a gap now, not
+             * a hole that holds back every later segment. */
+            tcp_stream_skip_to(&d->st, p->seq + p->payload_wire, &sink);
+        }
+        budget_sync_ooo(t, d);
+    }
+    t->ctr[FLOW_RETRANS_BYTES] += d->st.ctr.retrans_bytes - before.retrans_bytes +
+            d->st.ctr.overlap_bytes - before.overlap_bytes;
+    t->ctr[FLOW_OOO_SEGMENTS] += d->st.ctr.ooo_segments - before.ooo_segments;
+    if (tcp_stream_finished(&d->st)) {
+        dir_end(t, c, di);
+        if (c->d[1 - di].ended || tcp_stream_finished(&c->d[1 - di].st))
+            conn_remove(t, c, FLOW_CONN_CLOSED);
+    }
+}
+
+void flow_table_advance(struct flow_table *t, int64_t now_ns)
+{
+    if (now_ns > t->now)
+        t->now = now_ns;
+    while (t->oldest != NULL && t->now - t->oldest->last_ts > t->o.expire_ns)
+        conn_remove(t, t->oldest, FLOW_CONN_EXPIRED);
+}
+
+void flow_table_finish(struct flow_table *t)
+{
+    while (t->oldest != NULL)
+        conn_remove(t, t->oldest, FLOW_CONN_EXPIRED);
+}
+
+int flow_table_new(const struct flow_opts *o, flow_emit_fn *emit, void *ctx,
+        struct flow_table **out)
+{
+    struct flow_table *t = calloc(1, sizeof(*t));
+
+    *out = NULL;
+    if (t == NULL)
+        return -ENOMEM;
+    t->o = *o;
+    if (t->o.max_flows == 0)
+        t->o.max_flows = 1;
+    t->nbuckets = 1024;
+    while (t->nbuckets < t->o.max_flows && t->nbuckets < ((size_t)1 << 20))
+        t->nbuckets *= 2;
+    t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+    if (t->buckets == NULL) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->emit = emit;
+    t->ctx = ctx;
+    t->now = INT64_MIN;
+    *out = t;
+    return 0;
+}
+
+void flow_table_free(struct flow_table *t)
+{
+    if (t == NULL)
+        return;
+    while (t->oldest != NULL) {
+        struct conn *c = t->oldest;
+
+        list_unlink(t, c);
+        conn_free(t, c);
+    }
+    free(t->buckets);
+    free(t);
+}
+
+size_t flow_table_len(const struct flow_table *t)
+{
+    return t->len;
+}
+
+const uint64_t *flow_table_ctr(const struct flow_table *t)
+{
+    return t->ctr;
+}

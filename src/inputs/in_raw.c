@@ -1,0 +1,290 @@
+#include "inputs/in_raw.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/capture.h"
+#include "capture/pcap_live.h"
+#include "core/log.h"
+#include "inputs/raw_addr.h"
+#include "inputs/raw_devices.h"
+
+#define DRAIN_BATCH 1024 /* messages pushed per wake-up before the loop does other work */
+#define MAX_DEVICES 64
+
+struct in_raw {
+    struct dp_plugin *pl;
+    struct raw_addr addr;
+    struct capture *cap;
+    uv_async_t async;
+    bool live;
+    bool done;
+};
+
+static bool port_ok(void *ctx, uint16_t port)
+{
+    return raw_addr_has_port(ctx, port);
+}
+
+static int open_file(struct in_raw *r, const struct dp_config *cfg, pcap_t **h,
+        struct dp_err *err)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+
+    *h = pcap_open_offline_with_tstamp_precision(r->addr.host, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    if (*h == NULL)
+        return dp_err_set(err, -EIO, "--input-raw %s: %s", r->pl->addr, ebuf);
+    if (!pkt_linktype_supported(pcap_datalink(*h))) {
+        int lt = pcap_datalink(*h);
+
+        pcap_close(*h);
+        return dp_err_set(err, -ENOTSUP, "--input-raw %s: link type %s (%d) is not supported",
+                r->pl->addr, pcap_datalink_val_to_name(lt) ? pcap_datalink_val_to_name(lt) : "?",
+                lt);
+    }
+    /* A file is filtered by the decoder (ports, VLANs), so that tagged frames count too;
+     * an explicit --input-raw-bpf-filter still applies. */
+    if (cfg->input_raw_bpf_filter != NULL && cfg->input_raw_bpf_filter[0] != '\0') {
+        struct bpf_program prog;
+
+        if (pcap_compile(*h, &prog, cfg->input_raw_bpf_filter, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+                pcap_setfilter(*h, &prog) != 0) {
+            dp_err_set(err, -EINVAL, "--input-raw-bpf-filter \"%s\": %s",
+                    cfg->input_raw_bpf_filter, pcap_geterr(*h));
+            pcap_close(*h);
+            return -EINVAL;
+        }
+        pcap_freecode(&prog);
+    }
+    return 1;
+}
+
+static int open_live(struct in_raw *r, const struct dp_config *cfg, pcap_t **h, size_t cap,
+        struct dp_err *err)
+{
+    struct raw_device dev[MAX_DEVICES];
+    char bpf[2048];
+    struct pcap_live_opts o = {
+        .buffer_size = cfg->input_raw_buffer_size,
+        .timeout_ns = cfg->input_raw_buffer_timeout_ns,
+        .promisc = cfg->input_raw_promisc,
+        .monitor = cfg->input_raw_monitor,
+        .tstamp_type = cfg->input_raw_timestamp_type,
+        .bpf = bpf,
+    };
+    const struct raw_bpf_opts bo = {
+        .track_response = cfg->input_raw_track_response,
+        .promisc = cfg->input_raw_promisc,
+        .vlan = cfg->input_raw_vlan || cfg->input_raw_vlan_vid.n > 0,
+    };
+    int n;
+
+    if (cfg->input_raw_bpf_filter != NULL && cfg->input_raw_bpf_filter[0] != '\0')
+        snprintf(bpf, sizeof(bpf), "%s", cfg->input_raw_bpf_filter);
+    else if (raw_addr_bpf(&r->addr, &bo, bpf, sizeof(bpf)) < 0)
+        return dp_err_set(err, -ENAMETOOLONG, "--input-raw %s: BPF filter too long",
+                r->pl->addr);
+    n = raw_devices_select(&r->addr, &cfg->input_raw_ignore_interface, dev,
+            DP_MIN(cap, DP_ARRAY_LEN(dev)), err);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        int rc;
+
+        o.loopback = dev[i].loopback;
+        rc = pcap_live_open(dev[i].name, &o, &h[i], err);
+        if (rc == 0 && !pkt_linktype_supported(pcap_datalink(h[i]))) {
+            pcap_close(h[i]);
+            rc = dp_err_set(err, -ENOTSUP, "--input-raw %s: interface %s: link type %d is not "
+                    "supported", r->pl->addr, dev[i].name, pcap_datalink(h[i]));
+        }
+        if (rc != 0) {
+            while (i-- > 0)
+                pcap_close(h[i]);
+            return rc;
+        }
+        dp_log(DP_LOG_INFO, DP_LOG_INPUT, "plugin=%s event=capture device=%s bpf=\"%s\"",
+                r->pl->label, dev[i].name, bpf);
+    }
+    return n;
+}
+
+static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err)
+{
+    const char *engine = cfg->input_raw_engine != NULL ? cfg->input_raw_engine : "libpcap";
+    const char *proto = cfg->input_raw_protocol != NULL ? cfg->input_raw_protocol : "http";
+    pcap_t *h[CAPTURE_MAX_HANDLES];
+    struct in_raw *r;
+    bool file_engine = strcmp(engine, "pcap_file") == 0;
+    struct capture_opts co;
+    int n;
+    int rc;
+
+    if (!file_engine && strcmp(engine, "libpcap") != 0 && strcmp(engine, "raw_socket") != 0 &&
+            strcmp(engine, "af_packet") != 0) {
+        if (strcmp(engine, "vxlan") == 0)
+            return dp_err_set(err, -ENOTSUP, "--input-raw-engine vxlan is not implemented yet "
+                    "(VXLAN inside captures is decoded: capture the UDP port with libpcap)");
+        return dp_err_set(err, -EINVAL, "--input-raw-engine %s: unknown engine (libpcap, "
+                "raw_socket, af_packet, pcap_file, vxlan)", engine);
+    }
+    if (strcmp(proto, "http") != 0 && strcmp(proto, "binary") != 0)
+        return dp_err_set(err, -EINVAL, "--input-raw-protocol %s: unknown (http or binary)",
+                proto);
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    r->pl = pl;
+    pl->ctx = r;
+    rc = raw_addr_parse(pl->addr, file_engine, &r->addr, err);
+    if (rc != 0)
+        return rc;
+    r->live = r->addr.kind != RAW_ADDR_FILE;
+    n = r->live ? open_live(r, cfg, h, DP_ARRAY_LEN(h), err) : open_file(r, cfg, h, err);
+    if (n < 0)
+        return n;
+    memset(&co, 0, sizeof(co));
+    co.flow.binary = strcmp(proto, "binary") == 0;
+    co.flow.track_response = cfg->input_raw_track_response;
+    co.flow.allow_incomplete = cfg->input_raw_allow_incomplete;
+    co.flow.max_msg = (size_t)cfg->copy_buffer_size;
+    co.flow.max_flows = 100000;
+    co.flow.max_ooo = 256 * 1024;
+    co.flow.memcap = (size_t)1 << 30;
+    co.flow.expire_ns = cfg->input_raw_expire_ns > 0 ? cfg->input_raw_expire_ns : 1000000000;
+    co.flow.is_server_port = r->addr.n_ports > 0 ? port_ok : NULL;
+    co.flow.port_ctx = &r->addr;
+    co.live = r->live;
+    co.ring_cap = 8192;
+    co.label = pl->label;
+    co.port_ok = r->addr.n_ports > 0 ? port_ok : NULL;
+    co.port_ctx = &r->addr;
+    co.vxlan_port = (uint16_t)cfg->input_raw_vxlan_port;
+    co.vlan_only = cfg->input_raw_vlan;
+    co.vids = cfg->input_raw_vlan_vid.v;
+    co.n_vids = cfg->input_raw_vlan_vid.n;
+    co.vnis = cfg->input_raw_vxlan_vni.v;
+    co.n_vnis = cfg->input_raw_vxlan_vni.n;
+    rc = capture_new(&co, h, (size_t)n, &r->cap, err);
+    if (rc != 0) { /* capture_new closed nothing: close the handles here */
+        for (int i = 0; i < n; i++)
+            pcap_close(h[i]);
+        return rc;
+    }
+    return 0;
+}
+
+/*
+ * Pushes up to <max> messages from the ring. A capture file pauses when the outputs are full
+ * (its thread then waits on the full ring: nothing is lost); a live capture pushes on and the
+ * pipeline counts what the outputs cannot take.
+ */
+static void raw_drain(struct in_raw *r, size_t max)
+{
+    struct dp_msg *m;
+
+    for (; max > 0; max--) {
+        if (!r->live && !r->pl->closing && !dp_pipeline_writable(r->pl)) {
+            r->pl->paused = true; /* dp_output_writable_again() resumes us */
+            return;
+        }
+        if (capture_drain(r->cap, &m, 1) == 0)
+            return;
+        dp_pipeline_push(r->pl, m);
+    }
+}
+
+static void wake_loop(void *ctx)
+{
+    uv_async_send(ctx);
+}
+
+static void on_async(uv_async_t *a)
+{
+    struct in_raw *r = a->data;
+
+    if (r->pl->closing)
+        return;
+    raw_drain(r, DRAIN_BATCH);
+    if (capture_finished(r->cap)) {
+        if (!r->done) {
+            r->done = true;
+            dp_input_done(r->pl);
+        }
+    } else if (!r->pl->paused) {
+        uv_async_send(a); /* more may be waiting: continue after other work */
+    }
+}
+
+static int raw_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
+{
+    struct in_raw *r = pl->ctx;
+    int rc = uv_async_init(loop, &r->async, on_async);
+
+    if (rc != 0)
+        return dp_err_set(err, rc, "%s: %s", pl->label, uv_strerror(rc));
+    r->async.data = r;
+    return capture_start(r->cap, wake_loop, &r->async, err);
+}
+
+static void raw_resume(struct dp_plugin *pl)
+{
+    struct in_raw *r = pl->ctx;
+
+    uv_async_send(&r->async);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct in_raw *r = h->data;
+
+    dp_plugin_closed(r->pl);
+}
+
+static void raw_close(struct dp_plugin *pl)
+{
+    struct in_raw *r = pl->ctx;
+
+    /* The thread finishes its flows (whole messages are emitted); they all go on. */
+    capture_stop(r->cap);
+    raw_drain(r, SIZE_MAX);
+    uv_close((uv_handle_t *)&r->async, on_closed);
+}
+
+static void raw_stats(struct dp_plugin *pl, struct dp_statbuf *sb)
+{
+    struct in_raw *r = pl->ctx;
+    struct capture_stats s;
+
+    if (r->cap == NULL)
+        return;
+    capture_stats(r->cap, &s);
+    for (int i = 0; i < CAP_CTR_COUNT; i++)
+        dp_statbuf_add(sb, " %s=%llu", capture_ctr_names[i], (unsigned long long)s.cap[i]);
+    dp_statbuf_add(sb, " conns=%llu", (unsigned long long)s.conns);
+    for (int i = 0; i < FLOW_CTR_COUNT; i++)
+        dp_statbuf_add(sb, " %s=%llu", flow_ctr_names[i], (unsigned long long)s.flow[i]);
+}
+
+static void raw_free(struct dp_plugin *pl)
+{
+    struct in_raw *r = pl->ctx;
+
+    if (r == NULL)
+        return;
+    capture_free(r->cap);
+    free(r);
+    pl->ctx = NULL;
+}
+
+const struct dp_input_ops in_raw_ops = {
+    .name = "input-raw",
+    .open = raw_open,
+    .start = raw_start,
+    .resume = raw_resume,
+    .close = raw_close,
+    .stats = raw_stats,
+    .free = raw_free,
+};
