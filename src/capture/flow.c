@@ -30,11 +30,6 @@ const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
     [FLOW_TUNNELS] = "tunnels",
 };
 
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-
 #define PENDING_MAX 64    /* requests awaiting their response, per connection */
 #define BUILDER_MIN 1024  /* first allocation of a message builder */
 
@@ -638,9 +633,9 @@ static void conn_remove(struct flow_table *t, struct conn *c, enum flow_ctr why)
  * receiver. */
 static unsigned client_side(const struct flow_table *t, const struct pkt *p)
 {
-    if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+    if ((p->tcp_flags & (PKT_TH_SYN | PKT_TH_ACK)) == PKT_TH_SYN)
         return 0;
-    if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+    if ((p->tcp_flags & (PKT_TH_SYN | PKT_TH_ACK)) == (PKT_TH_SYN | PKT_TH_ACK))
         return 1;
     if (t->o.is_server_port != NULL) {
         bool d = t->o.is_server_port(t->o.port_ctx, p->dport);
@@ -708,8 +703,8 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
     }
     if (c == NULL) {
         /* A lone RST or FIN/ACK of a connection we never saw carries nothing. */
-        if ((p->tcp_flags & TCP_RST) != 0 || (p->payload_len == 0 &&
-                                                     (p->tcp_flags & TCP_SYN) == 0))
+        if ((p->tcp_flags & PKT_TH_RST) != 0 || (p->payload_len == 0 &&
+                                                     (p->tcp_flags & PKT_TH_SYN) == 0))
             return;
         c = conn_new(t, p, hash);
         if (c == NULL)
@@ -728,19 +723,19 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
     c->cur_ack = p->ack;
     t->cur = c;
     t->cur_dir = di;
-    if ((p->tcp_flags & TCP_RST) != 0) {
+    if ((p->tcp_flags & PKT_TH_RST) != 0) {
         conn_remove(t, c, FLOW_CONN_CLOSED);
         return;
     }
-    if ((p->tcp_flags & TCP_SYN) != 0) {
+    if ((p->tcp_flags & PKT_TH_SYN) != 0) {
         tcp_stream_syn(&d->st, p->seq);
         return;
     }
     before = d->st.ctr;
-    if (p->payload_len > 0 || (p->tcp_flags & TCP_FIN) != 0) {
+    if (p->payload_len > 0 || (p->tcp_flags & PKT_TH_FIN) != 0) {
         /* Bytes the capture cut (snaplen) are a gap, not data. */
         uint32_t n = p->payload_len;
-        bool fin = (p->tcp_flags & TCP_FIN) != 0 && n == p->payload_wire;
+        bool fin = (p->tcp_flags & PKT_TH_FIN) != 0 && n == p->payload_wire;
 
         if (tcp_stream_segment(&d->st, &lim, p->seq, p->payload, n, fin, &sink) != 0)
             t->ctr[FLOW_MEMCAP]++;

@@ -73,7 +73,7 @@ def start_capture(port, out, *extra):
     p = subprocess.Popen([dp.binary(), "--input-raw", f"lo:{port}", "--input-raw-track-response",
                           "--output-file", str(out), "--output-file-append", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    time.sleep(1.0)  # the capture is open once doppel logged nothing fatal for a second
+    time.sleep(2.0)  # pcap activation under ASan can take over a second
     assert p.poll() is None, p.stderr.read().decode()
     return p
 
