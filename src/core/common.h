@@ -36,6 +36,18 @@ struct dp_bytes {
 
 #define DP_BYTES_LIT(s) ((struct dp_bytes){ (const uint8_t *)(s), sizeof(s) - 1 })
 
+/* The value of hex digit <c>, or -1. */
+static inline int dp_hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Big-endian reads from a buffer the caller has already length-checked. */
 static inline uint16_t rd_be16(const uint8_t *p)
 {

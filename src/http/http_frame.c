@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "core/common.h"
+
 #define HTTP_FRAME_DEFAULT_MAX_HEAD 65536u
 #define CL_MAX_DIGITS               20 /* UINT64_MAX has 20 digits */
 #define CHUNK_MAX_DIGITS            16 /* 16 hex digits fill a uint64_t */
@@ -143,17 +145,6 @@ static bool is_tchar(uint8_t c)
 static bool is_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static uint8_t lower(uint8_t c)
@@ -620,7 +611,7 @@ static enum step_rc step(struct http_frame *f, uint8_t c)
 
     case ST_CH_SIZE0:
     case ST_CH_SIZE: {
-        int v = hex_val(c);
+        int v = dp_hex_val(c);
 
         if (v >= 0) {
             if (f->state == ST_CH_SIZE0) {

@@ -4,17 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes [s, s+len) into <out> (capacity <cap>); returns the length or -1. */
 static int pct_decode(const char *s, size_t len, char *out, size_t cap)
 {
@@ -28,10 +17,10 @@ static int pct_decode(const char *s, size_t len, char *out, size_t cap)
 
             if (i + 2 >= len)
                 return -1;
-            hi = hexval(s[i + 1]);
-            if (hi < 0 || hexval(s[i + 2]) < 0)
+            hi = dp_hex_val((uint8_t)s[i + 1]);
+            if (hi < 0 || dp_hex_val((uint8_t)s[i + 2]) < 0)
                 return -1;
-            c = (char)(hi * 16 + hexval(s[i + 2]));
+            c = (char)(hi * 16 + dp_hex_val((uint8_t)s[i + 2]));
             i += 2;
         }
         if (o + 1 >= cap)
