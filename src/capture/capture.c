@@ -178,7 +178,7 @@ static void run_live(struct capture *c)
             if ((pfd[i].revents & (POLLIN | POLLERR)) == 0)
                 continue;
             c->n = i;
-            if (pcap_dispatch(c->h[i], 256, on_live, (u_char *)(void *)c) == PCAP_ERROR)
+            if (pcap_dispatch(c->h[i], -1, on_live, (u_char *)(void *)c) == PCAP_ERROR)
                 dp_log(DP_LOG_WARN, DP_LOG_INPUT, "plugin=%s event=capture-error error=\"%s\"",
                         c->o.label, pcap_geterr(c->h[i]));
             c->n = n;

@@ -21,10 +21,14 @@ int pcap_live_open(const char *dev, const struct pcap_live_opts *o, pcap_t **out
     pcap_set_buffer_size(p, (int)(o->buffer_size > 0 && o->buffer_size < INT32_MAX
                     ? o->buffer_size
                     : PCAP_LIVE_BUFFER_SIZE));
-    if (o->timeout_ns > 0)
-        pcap_set_timeout(p, (int)(o->timeout_ns / 1000000 > 0 ? o->timeout_ns / 1000000 : 1));
-    else
-        pcap_set_immediate_mode(p, 1);
+    /*
+     * Not immediate mode: on Linux (TPACKET_V3) it retires a ring block per wake-up, and with a
+     * 262144-byte snaplen a block is 512 KiB, so a 64 MiB ring held only ~128 wake-ups of lag
+     * and the kernel dropped packets at a few thousand per second when the thread lagged. A
+     * short block timeout packs many packets per block at the cost of that much latency.
+     */
+    pcap_set_timeout(p, (int)(o->timeout_ns > 0 ? DP_MAX(o->timeout_ns / 1000000, 1)
+                                                 : PCAP_LIVE_TIMEOUT_MS));
     pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
     if (o->tstamp_type != NULL && o->tstamp_type[0] != '\0') {
         int t = pcap_tstamp_type_name_to_val(o->tstamp_type);

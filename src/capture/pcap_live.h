@@ -2,7 +2,8 @@
  * pcap_live.h: one live libpcap handle set up so that nothing it can see is lost.
  *
  * Defaults differ from GoReplay's on purpose: snaplen 262144 (GRO/TSO super-packets are never
- * cut), immediate mode (no 2 s batching delay), a 64 MiB kernel ring, nanosecond timestamps.
+ * cut), a 10 ms ring block timeout (no 2 s batching delay), a 64 MiB kernel ring, nanosecond
+ * timestamps.
  * On the loopback device only incoming packets are taken: every loopback packet is seen twice
  * otherwise (once leaving, once arriving).
  */
@@ -17,10 +18,11 @@
 
 #define PCAP_LIVE_SNAPLEN      262144
 #define PCAP_LIVE_BUFFER_SIZE  (64 * 1024 * 1024)
+#define PCAP_LIVE_TIMEOUT_MS   10 /* ring block timeout: the most a packet waits */
 
 struct pcap_live_opts {
     int64_t buffer_size;     /* kernel buffer in bytes; 0: PCAP_LIVE_BUFFER_SIZE */
-    int64_t timeout_ns;      /* 0: immediate mode; else the read timeout */
+    int64_t timeout_ns;      /* 0: PCAP_LIVE_TIMEOUT_MS; else the read timeout */
     bool promisc;
     bool monitor;
     bool loopback;           /* take incoming packets only */

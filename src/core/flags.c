@@ -188,7 +188,7 @@ static const struct flag flags[] = {
     F("input-raw-buffer-size", FK_SIZE, input_raw_buffer_size, "0", GRP_RAW, FEAT_CAPTURE,
             "Kernel capture buffer size"),
     F("input-raw-buffer-timeout", FK_DURATION, input_raw_buffer_timeout_ns, "0", GRP_RAW,
-            FEAT_CAPTURE, "pcap read timeout (0: immediate mode)"),
+            FEAT_CAPTURE, "pcap ring block timeout (0: 10ms): the most a packet waits"),
     F("input-raw-promisc", FK_BOOL, input_raw_promisc, NULL, GRP_RAW, FEAT_CAPTURE,
             "Promiscuous mode"),
     F("input-raw-monitor", FK_BOOL, input_raw_monitor, NULL, GRP_RAW, FEAT_CAPTURE,

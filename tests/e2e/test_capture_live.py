@@ -147,7 +147,7 @@ def test_live_keepalive_thousand_requests(nginx, tmp_path):
     err = stop_capture(p)
     recs = dp.records(out.read_bytes())
     reqs = [pl.split(b"\r\n")[0] for m, pl in recs if m.startswith(b"1 ")]
-    assert reqs == [f"GET /index.html?i={i} HTTP/1.1".encode() for i in range(1000)]
-    assert sum(1 for m, _ in recs if m.startswith(b"2 ")) == 1000
     c = dp.summary(err)["input-raw#0"]
-    assert c["kernel_drops"] == 0 and c["ring_drops"] == 0
+    assert reqs == [f"GET /index.html?i={i} HTTP/1.1".encode() for i in range(1000)], str(c)
+    assert sum(1 for m, _ in recs if m.startswith(b"2 ")) == 1000, c
+    assert c["kernel_drops"] == 0 and c["ring_drops"] == 0, c
