@@ -52,6 +52,7 @@ struct dir {
     struct builder b;
     size_t ooo_accounted; /* st.ooo_bytes as last charged to the budget */
     bool resync;          /* after a gap or garbage: look for the next start line */
+    bool paired;          /* responses: the one being cut answers the oldest pending request */
     bool ended;           /* FIN/RST seen and handled */
 };
 
@@ -80,10 +81,11 @@ struct conn {
     uint32_t same_ack;
     bool have_req_ack;
     bool tunnel;
+    bool gapped; /* a gap was seen: pair responses by sequence numbers, not only by order */
+    bool reordered; /* the capture went back in time on this connection */
     /* the packet being processed */
     int64_t cur_ts;
-    uint32_t cur_seq;
-    uint32_t cur_ack;
+    uint32_t last_ack[2]; /* the Ack of the newest packet of each direction */
     uint32_t last_x;     /* binary mode: the id of the client's last turn */
     bool have_last_x;
 };
@@ -328,12 +330,14 @@ static struct pending *pend_at(struct conn *c, unsigned i)
  * request in a row that starts with the same Ack (pipelining). */
 static uint32_t request_x(struct conn *c)
 {
-    if (c->have_req_ack && c->cur_ack == c->last_req_ack)
-        return c->cur_ack + ++c->same_ack;
+    uint32_t ack = c->last_ack[0];
+
+    if (c->have_req_ack && ack == c->last_req_ack)
+        return ack + ++c->same_ack;
     c->have_req_ack = true;
-    c->last_req_ack = c->cur_ack;
+    c->last_req_ack = ack;
     c->same_ack = 0;
-    return c->cur_ack;
+    return ack;
 }
 
 static void request_start(struct flow_table *t, struct conn *c)
@@ -360,20 +364,28 @@ static struct pending *pend_last(struct conn *c)
     return c->pend_len > 0 ? pend_at(c, c->pend_len - 1) : NULL;
 }
 
-static void response_start(struct flow_table *t, struct conn *c)
+/* A response starts at sequence number <seq>. */
+static void response_start(struct flow_table *t, struct conn *c, uint32_t seq)
 {
     struct dir *d = &c->d[1];
-    uint32_t x = c->cur_seq;
+    uint32_t x = seq;
 
-    (void)t;
     http_frame_init(&d->fr, HTTP_FRAME_RESPONSE, 0);
-    if (c->pend_len > 0) {
+    d->paired = c->pend_len > 0;
+    /*
+     * After a gap, order alone pairs wrongly. A response's first Seq is the Ack its request
+     * carried (exactly, unless pipelined: then later), so a response that starts before the
+     * oldest pending request's Ack answers a request lost in the gap.
+     */
+    if (d->paired && c->gapped && seq_lt(seq, pend_at(c, 0)->x))
+        d->paired = false;
+    if (d->paired) {
         struct pending *p = pend_at(c, 0);
 
-        /* After a gap, skip requests whose responses were lost: a response's first Seq is
-         * the Ack its request carried when the exchange was not pipelined. */
-        for (unsigned i = 1; i < c->pend_len && c->d[1].b.incomplete; i++) {
-            if (pend_at(c, i)->x == c->cur_seq) {
+        /* ...and one whose Seq is a later request's Ack means the responses to the requests
+         * before that one were lost. */
+        for (unsigned i = 1; i < c->pend_len && c->gapped; i++) {
+            if (pend_at(c, i)->x == seq) {
                 while (i-- > 0) {
                     t->ctr[FLOW_MSG_NO_RESPONSE]++;
                     c->pend_head = (c->pend_head + 1) % PENDING_MAX;
@@ -414,12 +426,11 @@ static void response_done(struct flow_table *t, struct conn *c)
 {
     struct dir *d = &c->d[1];
     const struct http_frame_info *fi = http_frame_info(&d->fr);
-    bool paired = c->pend_len > 0;
 
-    if (!paired)
+    if (!d->paired)
         t->ctr[FLOW_MSG_UNPAIRED]++;
     emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
-    if (paired && !fi->interim) {
+    if (d->paired && !fi->interim) {
         c->pend_head = (c->pend_head + 1) % PENDING_MAX;
         c->pend_len--;
     }
@@ -440,18 +451,17 @@ static void http_abort(struct flow_table *t, struct conn *c, unsigned di)
     if (di == 0) {
         request_done(t, c);
     } else {
-        bool paired = c->pend_len > 0;
-
         emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
-        if (paired) {
+        if (d->paired) {
             c->pend_head = (c->pend_head + 1) % PENDING_MAX;
             c->pend_len--;
         }
     }
 }
 
+/* In-order bytes <p,n> of direction <di>, the first at sequence number <seq>. */
 static void http_data(struct flow_table *t, struct conn *c, unsigned di, const uint8_t *p,
-        size_t n)
+        size_t n, uint32_t seq)
 {
     struct dir *d = &c->d[di];
     enum http_frame_kind kind = di == 0 ? HTTP_FRAME_REQUEST : HTTP_FRAME_RESPONSE;
@@ -470,6 +480,7 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
             t->ctr[FLOW_BYTES_SKIPPED] += off;
             p += off;
             n -= off;
+            seq += (uint32_t)off;
             if (n == 0)
                 return;
             d->resync = false;
@@ -478,7 +489,7 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
             if (di == 0)
                 request_start(t, c);
             else
-                response_start(t, c);
+                response_start(t, c, seq);
         }
         d->b.last_ts = c->cur_ts;
         rc = http_frame_feed(&d->fr, p, n, &used);
@@ -487,6 +498,7 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
         builder_append(t, &d->b, p, used);
         p += used;
         n -= used;
+        seq += (uint32_t)used;
         if (di == 0)
             request_note_method(c);
         if (rc == HTTP_FRAME_DONE) {
@@ -505,6 +517,7 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
                 t->ctr[FLOW_BYTES_SKIPPED]++;
                 p++;
                 n--;
+                seq++;
             }
         }
     }
@@ -521,7 +534,7 @@ static void binary_flush(struct flow_table *t, struct conn *c, unsigned di)
 }
 
 static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const uint8_t *p,
-        size_t n)
+        size_t n, uint32_t seq)
 {
     struct builder *b = &c->d[di].b;
 
@@ -534,7 +547,7 @@ static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const
             c->last_x = x;
             c->have_last_x = true;
         } else {
-            x = c->have_last_x ? c->last_x : c->cur_seq;
+            x = c->have_last_x ? c->last_x : seq;
         }
         builder_start(b, c->cur_ts, x);
     }
@@ -547,11 +560,12 @@ static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const
 static void on_data(void *ctx, const uint8_t *p, size_t n)
 {
     struct flow_table *t = ctx;
+    uint32_t seq = t->cur->d[t->cur_dir].st.next_seq; /* tcp_reasm moves it after the call */
 
     if (t->o.binary)
-        binary_data(t, t->cur, t->cur_dir, p, n);
+        binary_data(t, t->cur, t->cur_dir, p, n, seq);
     else
-        http_data(t, t->cur, t->cur_dir, p, n);
+        http_data(t, t->cur, t->cur_dir, p, n, seq);
 }
 
 static void on_gap(void *ctx, uint64_t n)
@@ -568,8 +582,7 @@ static void on_gap(void *ctx, uint64_t n)
     }
     http_abort(t, c, t->cur_dir);
     d->resync = true;
-    if (t->cur_dir == 1)
-        d->b.incomplete = true; /* lets the next response re-pair by sequence number */
+    c->gapped = true;
 }
 
 /* The direction <di> of <c> ended (FIN, RST, expiry, end of capture). */
@@ -713,14 +726,16 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
     }
     di = (unsigned)m;
     d = &c->d[di];
+    if (ts_ns < c->last_ts)
+        c->reordered = true;
     c->last_ts = ts_ns > c->last_ts ? ts_ns : c->last_ts;
     if (t->newest != c) {
         list_unlink(t, c);
         list_append(t, c);
     }
     c->cur_ts = ts_ns;
-    c->cur_seq = p->seq;
-    c->cur_ack = p->ack;
+    if ((p->tcp_flags & PKT_TH_ACK) != 0)
+        c->last_ack[di] = p->ack;
     t->cur = c;
     t->cur_dir = di;
     if ((p->tcp_flags & PKT_TH_RST) != 0) {
@@ -730,6 +745,21 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
     if ((p->tcp_flags & PKT_TH_SYN) != 0) {
         tcp_stream_syn(&d->st, p->seq);
         return;
+    }
+    /*
+     * The peer acknowledged bytes past a hole in the other direction: it received them, the
+     * capture missed them. Waiting longer only holds back what follows the hole. Not when
+     * the capture itself is out of time order: then the bytes may still come.
+     */
+    if ((p->tcp_flags & PKT_TH_ACK) != 0 && !c->reordered) {
+        struct dir *o = &c->d[1 - di];
+
+        if (o->st.have_base && o->st.ooo_bytes > 0 && seq_lt(o->st.next_seq, p->ack)) {
+            t->cur_dir = 1 - di;
+            tcp_stream_skip_to(&o->st, p->ack, &sink);
+            budget_sync_ooo(t, o);
+            t->cur_dir = di;
+        }
     }
     before = d->st.ctr;
     if (p->payload_len > 0 || (p->tcp_flags & PKT_TH_FIN) != 0) {
