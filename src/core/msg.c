@@ -111,27 +111,41 @@ void dp_msg_unref(struct dp_msg *m)
     free(m);
 }
 
+/* Writes "TYPE ID" + <tail> (" TS LAT\n") at <dst>; returns the length written. */
+static size_t write_meta(uint8_t *dst, enum dp_msg_type type, const uint8_t *id, size_t id_len,
+        const char *tail, size_t tail_len)
+{
+    dst[0] = (uint8_t)('0' + type);
+    dst[1] = ' ';
+    memcpy(dst + 2, id, id_len);
+    memcpy(dst + 2 + id_len, tail, tail_len);
+    return 2 + id_len + tail_len;
+}
+
+static size_t meta_tail(char tail[48], int64_t ts_ns, int64_t latency_ns)
+{
+    int n = snprintf(tail, 48, " %" PRId64 " %" PRId64 "\n", ts_ns, latency_ns);
+
+    DP_BUG_ON(n <= 0 || n >= 48);
+    return (size_t)n;
+}
+
 struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_len, int64_t ts_ns,
         int64_t latency_ns, const uint8_t *payload, size_t len)
 {
     char tail[48];
-    int tail_len;
+    size_t tail_len = meta_tail(tail, ts_ns, latency_ns);
     size_t meta_len;
     struct dp_msg *m;
 
-    tail_len = snprintf(tail, sizeof(tail), " %" PRId64 " %" PRId64 "\n", ts_ns, latency_ns);
-    DP_BUG_ON(tail_len <= 0 || (size_t)tail_len >= sizeof(tail));
     DP_BUG_ON(id_len > DP_MSG_META_MAX - 64);
-    meta_len = 2 + id_len + (size_t)tail_len;
+    meta_len = 2 + id_len + tail_len;
     if (len > SIZE_MAX - meta_len)
         return NULL;
     m = dp_msg_alloc(meta_len + len);
     if (m == NULL)
         return NULL;
-    m->buf[0] = (uint8_t)('0' + type);
-    m->buf[1] = ' ';
-    memcpy(m->buf + 2, id, id_len);
-    memcpy(m->buf + 2 + id_len, tail, (size_t)tail_len);
+    write_meta(m->buf, type, id, id_len, tail, tail_len);
     if (len > 0)
         memcpy(m->buf + meta_len, payload, len);
     m->type = (uint8_t)type;
@@ -142,6 +156,112 @@ struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_le
     m->latency_ns = latency_ns;
     m->len = len;
     return m;
+}
+
+struct dp_msg *dp_msg_reserve(size_t payload_cap)
+{
+    struct dp_msg *m;
+
+    if (payload_cap > SIZE_MAX - sizeof(*m) - DP_MSG_META_ROOM)
+        return NULL;
+    m = dp_msg_alloc(DP_MSG_META_ROOM + payload_cap);
+    if (m != NULL)
+        m->meta_off = DP_MSG_META_ROOM;
+    return m;
+}
+
+struct dp_msg *dp_msg_grow(struct dp_msg *m, size_t payload_cap)
+{
+    size_t head = (size_t)m->meta_off + m->meta_len;
+    size_t total;
+    struct dp_msg *n;
+    int c;
+
+    DP_BUG_ON(m->refs != 1);
+    if (payload_cap <= dp_msg_payload_cap(m))
+        return m;
+    if (payload_cap > SIZE_MAX - sizeof(*m) - head)
+        return NULL;
+    total = sizeof(*m) + head + payload_cap;
+    c = cache_class(total);
+    if (c >= 0) /* stay a whole size class, so that dp_msg_unref() can cache it */
+        total = (size_t)1 << (CACHE_MIN_SHIFT + c);
+    n = realloc(m, total);
+    if (n == NULL)
+        return NULL;
+    n->cap = total - sizeof(*n);
+    return n;
+}
+
+void dp_msg_set_meta(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id, size_t id_len,
+        int64_t ts_ns, int64_t latency_ns)
+{
+    char tail[48];
+    size_t tail_len = meta_tail(tail, ts_ns, latency_ns);
+    size_t start = (size_t)m->meta_off + m->meta_len; /* the payload's offset */
+    size_t meta_len = 2 + id_len + tail_len;
+
+    DP_BUG_ON(meta_len > start);
+    m->meta_off = (uint16_t)(start - meta_len);
+    m->meta_len = (uint16_t)write_meta(m->buf + m->meta_off, type, id, id_len, tail, tail_len);
+    m->type = (uint8_t)type;
+    m->id_off = 2;
+    m->id_len = (uint16_t)id_len;
+    m->ts_ns = ts_ns;
+    m->latency_ns = latency_ns;
+}
+
+static void fill(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    if (src != NULL)
+        memcpy(dst, src, n);
+    else
+        memset(dst, 0, n);
+}
+
+int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins, size_t ins_len)
+{
+    struct dp_msg *m = *mp;
+    size_t tail;
+    size_t nlen;
+    uint8_t *p;
+
+    DP_BUG_ON(off > m->len || del > m->len - off);
+    tail = m->len - off - del;
+    if (ins_len > SIZE_MAX / 2 || m->len > SIZE_MAX / 2)
+        return -ENOMEM;
+    nlen = m->len - del + ins_len;
+    if (m->refs > 1) { /* copy on write: the other holders keep the original */
+        size_t head = (size_t)m->meta_off + m->meta_len;
+        struct dp_msg *c = dp_msg_alloc(head + nlen);
+        size_t cap;
+
+        if (c == NULL)
+            return -ENOMEM;
+        cap = c->cap;
+        *c = *m;
+        c->refs = 1;
+        c->cap = cap;
+        memcpy(c->buf, m->buf, head + off);
+        fill(c->buf + head + off, ins, ins_len);
+        memcpy(c->buf + head + off + ins_len, m->buf + head + off + del, tail);
+        c->len = nlen;
+        dp_msg_unref(m);
+        *mp = c;
+        return 0;
+    }
+    if (nlen > dp_msg_payload_cap(m)) {
+        struct dp_msg *g = dp_msg_grow(m, nlen);
+
+        if (g == NULL)
+            return -ENOMEM;
+        *mp = m = g;
+    }
+    p = dp_msg_payload(m);
+    memmove(p + off + ins_len, p + off + del, tail);
+    fill(p + off, ins, ins_len);
+    m->len = nlen;
+    return 0;
 }
 
 /* Go's strconv.ParseInt(s, 10, 64): an error (or overflow) leaves 0, as GoReplay does. */

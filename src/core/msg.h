@@ -51,7 +51,8 @@ struct dp_msg {
     uint8_t type;  /* enum dp_msg_type */
     uint8_t flags; /* enum dp_msg_flag */
     uint16_t meta_len;
-    uint16_t id_off; /* the id is buf[id_off, id_off + id_len) */
+    uint16_t meta_off; /* the meta line is buf[meta_off, meta_off + meta_len) */
+    uint16_t id_off;   /* the id is meta[id_off, id_off + id_len) */
     uint16_t id_len;
     uint32_t input; /* index of the input instance it came from */
     int64_t ts_ns;
@@ -62,14 +63,25 @@ struct dp_msg {
     uint8_t buf[];
 };
 
+static inline uint8_t *dp_msg_meta(struct dp_msg *m)
+{
+    return m->buf + m->meta_off;
+}
+
 static inline uint8_t *dp_msg_payload(struct dp_msg *m)
 {
-    return m->buf + m->meta_len;
+    return m->buf + m->meta_off + m->meta_len;
+}
+
+/* Payload bytes the allocation holds without growing. */
+static inline size_t dp_msg_payload_cap(const struct dp_msg *m)
+{
+    return m->cap - m->meta_off - m->meta_len;
 }
 
 static inline struct dp_bytes dp_msg_id(const struct dp_msg *m)
 {
-    return (struct dp_bytes){ m->buf + m->id_off, m->id_len };
+    return (struct dp_bytes){ m->buf + m->meta_off + m->id_off, m->id_len };
 }
 
 /* Allocates a message with room for <cap> bytes of meta and payload; refs = 1. NULL on ENOMEM. */
@@ -81,6 +93,38 @@ struct dp_msg *dp_msg_alloc(size_t cap) DP_WUR;
  */
 struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_len, int64_t ts_ns,
         int64_t latency_ns, const uint8_t *payload, size_t len) DP_WUR;
+
+/* Room dp_msg_reserve() leaves for the meta line: "T ", a 24-byte id, two int64s, spaces, LF. */
+#define DP_MSG_META_ROOM 72
+
+/*
+ * A message with no meta line yet, DP_MSG_META_ROOM bytes of room for one, and room for at
+ * least <payload_cap> payload bytes: the caller writes the payload at dp_msg_payload(), sets
+ * len, and calls dp_msg_set_meta() before handing it on. NULL on ENOMEM.
+ */
+struct dp_msg *dp_msg_reserve(size_t payload_cap) DP_WUR;
+
+/*
+ * Makes room for <payload_cap> payload bytes in <m>, which must have one reference. Returns the
+ * message (it may have moved) or NULL on ENOMEM, <m> then unchanged.
+ */
+struct dp_msg *dp_msg_grow(struct dp_msg *m, size_t payload_cap) DP_WUR;
+
+/*
+ * Writes the meta line "TYPE ID TS LATENCY\n" of <m> right before its payload, in the room
+ * there (dp_msg_reserve: any id up to 24 bytes fits). Sets type, id, ts and latency.
+ */
+void dp_msg_set_meta(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id, size_t id_len,
+        int64_t ts_ns, int64_t latency_ns);
+
+/*
+ * Replaces payload bytes [off, off + del) of *<mp> with <ins, ins_len> (off + del <= len).
+ * A message with other references is copied first (they keep the original); one that must
+ * grow may move. <ins> must not point into the message; NULL inserts <ins_len> zero bytes for
+ * the caller to fill. 0, or -ENOMEM with *<mp> unchanged.
+ */
+int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins,
+        size_t ins_len) DP_WUR;
 
 /*
  * Parses the meta line at the start of <buf> (bytes up to and including the first '\n'): at

@@ -232,7 +232,7 @@ enum gor_status gor_reader_next(struct gor_reader *r, struct dp_msg **out)
 
 size_t gor_record_iov(struct dp_msg *m, struct iovec iov[3])
 {
-    iov[0].iov_base = m->buf;
+    iov[0].iov_base = dp_msg_meta(m);
     iov[0].iov_len = m->meta_len;
     iov[1].iov_base = dp_msg_payload(m);
     iov[1].iov_len = m->len;

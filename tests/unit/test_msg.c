@@ -454,6 +454,148 @@ static void test_msg_random_id_in_meta(void **state)
     dp_msg_unref(m);
 }
 
+/* The capture's way: payload first, in pieces, growing; the meta line last. */
+static void test_msg_reserve_grow_set_meta(void **state)
+{
+    static const char want_meta[] = "2 0050c0a8000100000001 -9223372036854775808 "
+                                    "9223372036854775807\n";
+    struct dp_msg *m;
+    size_t len = 0;
+
+    (void)state;
+    m = dp_msg_reserve(16);
+    assert_non_null(m);
+    assert_int_equal(m->meta_len, 0);
+    assert_true(dp_msg_payload_cap(m) >= 16);
+    for (int i = 0; i < 5000; i++) { /* grows through every size class and past them */
+        uint8_t b = (uint8_t)(i * 7);
+
+        if (len + 13 > dp_msg_payload_cap(m)) {
+            struct dp_msg *g = dp_msg_grow(m, (len + 13) * 2);
+
+            assert_non_null(g);
+            m = g;
+        }
+        memset(dp_msg_payload(m) + len, b, 13);
+        len += 13;
+    }
+    m->len = len;
+    dp_msg_set_meta(m, DP_MSG_RESPONSE, (const uint8_t *)"0050c0a8000100000001", 20, INT64_MIN,
+            INT64_MAX);
+    assert_int_equal(m->meta_len, sizeof(want_meta) - 1);
+    assert_memory_equal(dp_msg_meta(m), want_meta, sizeof(want_meta) - 1);
+    assert_id(m, "0050c0a8000100000001", 20);
+    assert_int_equal(m->type, DP_MSG_RESPONSE);
+    assert_true(m->ts_ns == INT64_MIN && m->latency_ns == INT64_MAX);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(dp_msg_payload(m)[i], (uint8_t)((i / 13) * 7));
+    /* the meta line parses back from where it sits */
+    {
+        struct dp_msg p;
+
+        assert_int_equal(dp_msg_parse_meta(&p, dp_msg_meta(m), m->meta_len + m->len), 0);
+        assert_int_equal(p.meta_len, m->meta_len);
+    }
+    dp_msg_unref(m);
+    dp_msg_cache_drain();
+}
+
+static void test_msg_grow_keeps_small(void **state)
+{
+    struct dp_msg *m = dp_msg_reserve(0);
+
+    (void)state;
+    assert_non_null(m);
+    assert_ptr_equal(dp_msg_grow(m, 0), m); /* already big enough: nothing moves */
+    assert_true(dp_msg_grow(m, SIZE_MAX - 8) == NULL); /* impossible: <m> unchanged */
+    assert_int_equal(m->meta_off, DP_MSG_META_ROOM);
+    dp_msg_unref(m);
+    dp_msg_cache_drain();
+}
+
+static struct dp_msg *msg_of(const char *payload)
+{
+    struct dp_msg *m = dp_msg_new(DP_MSG_REQUEST, (const uint8_t *)"id", 2, 1, 2,
+            (const uint8_t *)payload, strlen(payload));
+
+    assert_non_null(m);
+    return m;
+}
+
+static void assert_payload(struct dp_msg *m, const char *want)
+{
+    assert_int_equal(m->len, strlen(want));
+    assert_memory_equal(dp_msg_payload(m), want, m->len);
+    assert_memory_equal(dp_msg_meta(m), "1 id 1 2\n", 9);
+}
+
+static void test_msg_splice(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t off, del;
+        const char *ins, *want;
+    } cases[] = {
+        { "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 16, 0, "X-Real-IP: 1.2.3.4\r\n",
+          "GET / HTTP/1.1\r\nX-Real-IP: 1.2.3.4\r\nHost: a\r\n\r\n" },
+        { "Host: aaaaaaaa\r\n", 6, 8, "b", "Host: b\r\n" },
+        { "abc", 0, 3, "", "" },
+        { "abc", 3, 0, "def", "abcdef" },
+        { "abc", 0, 0, "", "abc" },
+        { "", 0, 0, "x", "x" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < DP_ARRAY_LEN(cases); i++) {
+        struct dp_msg *m = msg_of(cases[i].in);
+
+        assert_int_equal(dp_msg_splice(&m, cases[i].off, cases[i].del,
+                                 (const uint8_t *)cases[i].ins, strlen(cases[i].ins)),
+                0);
+        assert_payload(m, cases[i].want);
+        dp_msg_unref(m);
+    }
+    /* a large insertion makes it grow */
+    {
+        struct dp_msg *m = msg_of("ab");
+        uint8_t *big = malloc(100000);
+
+        assert_non_null(big);
+        memset(big, 'z', 100000);
+        assert_int_equal(dp_msg_splice(&m, 1, 0, big, 100000), 0);
+        assert_int_equal(m->len, 100002);
+        assert_int_equal(dp_msg_payload(m)[0], 'a');
+        assert_int_equal(dp_msg_payload(m)[100001], 'b');
+        assert_int_equal(dp_msg_payload(m)[50000], 'z');
+        free(big);
+        dp_msg_unref(m);
+    }
+    dp_msg_cache_drain();
+}
+
+/* Another holder keeps the original bytes. */
+static void test_msg_splice_copy_on_write(void **state)
+{
+    struct dp_msg *m = msg_of("GET /a HTTP/1.1\r\n\r\n");
+    struct dp_msg *orig = dp_msg_ref(m);
+
+    (void)state;
+    m->seq = 42;
+    m->input = 3;
+    m->flags = DP_MSG_TRUNCATED;
+    assert_int_equal(dp_msg_splice(&m, 5, 1, (const uint8_t *)"bcd", 3), 0);
+    assert_ptr_not_equal(m, orig);
+    assert_int_equal(orig->refs, 1);
+    assert_int_equal(m->refs, 1);
+    assert_payload(orig, "GET /a HTTP/1.1\r\n\r\n");
+    assert_payload(m, "GET /bcd HTTP/1.1\r\n\r\n");
+    assert_true(m->seq == 42 && m->input == 3 && m->flags == DP_MSG_TRUNCATED);
+    assert_id(m, "id", 2);
+    dp_msg_unref(orig);
+    dp_msg_unref(m);
+    dp_msg_cache_drain();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +611,10 @@ int main(void)
         cmocka_unit_test(test_msg_known_bug_parse_meta_int64_min),
         cmocka_unit_test(test_msg_random_id),
         cmocka_unit_test(test_msg_random_id_in_meta),
+        cmocka_unit_test(test_msg_reserve_grow_set_meta),
+        cmocka_unit_test(test_msg_grow_keeps_small),
+        cmocka_unit_test(test_msg_splice),
+        cmocka_unit_test(test_msg_splice_copy_on_write),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
