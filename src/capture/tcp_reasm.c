@@ -24,7 +24,7 @@ static void emit_data(struct tcp_stream *s, const struct tcp_reasm_sink *sink, c
         return;
     sink->data(sink->ctx, p, len);
     s->next_seq += (uint32_t)len;
-    s->ctr.delivered_bytes += len;
+    s->ctr->delivered_bytes += len;
 }
 
 static void emit_gap(struct tcp_stream *s, const struct tcp_reasm_sink *sink, uint64_t len)
@@ -33,8 +33,8 @@ static void emit_gap(struct tcp_stream *s, const struct tcp_reasm_sink *sink, ui
         return;
     sink->gap(sink->ctx, len);
     s->next_seq += (uint32_t)len;
-    s->ctr.gaps++;
-    s->ctr.gap_bytes += len;
+    s->ctr->gaps++;
+    s->ctr->gap_bytes += len;
 }
 
 static void update_closed(struct tcp_stream *s)
@@ -78,7 +78,7 @@ static void deliver_in_order(struct tcp_stream *s, const struct tcp_reasm_sink *
 
         if (seg != NULL && seg->seq == s->next_seq) {
             n = DP_MIN(len, (size_t)seg->len);
-            s->ctr.overlap_bytes += n;
+            s->ctr->overlap_bytes += n;
             emit_data(s, sink, seg->data, seg->len);
             pop_head(s);
         } else {
@@ -111,7 +111,7 @@ static void note_fin(struct tcp_stream *s, uint32_t fin_seq)
             pp = &seg->next;
             continue;
         }
-        s->ctr.garbage_bytes += (uint64_t)DP_MIN(over, (int64_t)seg->len);
+        s->ctr->garbage_bytes += (uint64_t)DP_MIN(over, (int64_t)seg->len);
         if (over >= (int64_t)seg->len) {
             *pp = seg->next;
             s->ooo_bytes -= seg->len;
@@ -232,9 +232,9 @@ fail:
 static int counted(struct tcp_stream *s, int rc)
 {
     if (rc == -ENOBUFS)
-        s->ctr.cap_hits++;
+        s->ctr->cap_hits++;
     else if (rc == -ENOMEM)
-        s->ctr.nomem++;
+        s->ctr->nomem++;
     return rc;
 }
 
@@ -260,23 +260,23 @@ static int segment_ahead(struct tcp_stream *s, const struct tcp_reasm_limits *li
         if (rel <= 0) {
             /* The skipped hole and the run after it reached these bytes. */
             if (rel + len <= 0) {
-                s->ctr.overlap_bytes += (uint64_t)len;
+                s->ctr->overlap_bytes += (uint64_t)len;
                 return counted(s, rc);
             }
-            s->ctr.overlap_bytes += (uint64_t)-rel;
+            s->ctr->overlap_bytes += (uint64_t)-rel;
             deliver_in_order(s, sink, p - rel, (size_t)(len + rel));
             return counted(s, rc);
         }
         count_uncovered(s, rel, len, &need, &pieces);
         if (need == 0) {
-            s->ctr.overlap_bytes += (uint64_t)len;
+            s->ctr->overlap_bytes += (uint64_t)len;
             return counted(s, rc);
         }
         if ((uint64_t)need <= lim->max_ooo_bytes - DP_MIN(lim->max_ooo_bytes, s->ooo_bytes) &&
             pieces <= max_segs - DP_MIN(max_segs, s->ooo_segs)) {
             if (buffer_pieces(s, lim, rel, p, len) == 0) {
-                s->ctr.overlap_bytes += (uint64_t)(len - need);
-                s->ctr.ooo_segments++;
+                s->ctr->overlap_bytes += (uint64_t)(len - need);
+                s->ctr->ooo_segments++;
                 return counted(s, rc);
             }
             rc = -ENOMEM;
@@ -285,21 +285,22 @@ static int segment_ahead(struct tcp_stream *s, const struct tcp_reasm_limits *li
         }
         if (first == NULL || rel <= rel_of(s, first->seq)) {
             /* These bytes are the earliest: skip the hole before them and deliver them. */
-            s->ctr.ooo_dropped_bytes += (uint64_t)rel;
+            s->ctr->ooo_dropped_bytes += (uint64_t)rel;
             emit_gap(s, sink, (uint64_t)rel);
             deliver_in_order(s, sink, p, (size_t)len);
             return counted(s, rc);
         }
         skip = rel_of(s, first->seq);
-        s->ctr.ooo_dropped_bytes += (uint64_t)skip;
+        s->ctr->ooo_dropped_bytes += (uint64_t)skip;
         emit_gap(s, sink, (uint64_t)skip);
         drain(s, sink);
     }
 }
 
-void tcp_stream_init(struct tcp_stream *s)
+void tcp_stream_init(struct tcp_stream *s, struct tcp_reasm_ctr *ctr)
 {
     memset(s, 0, sizeof(*s));
+    s->ctr = ctr;
 }
 
 void tcp_stream_free(struct tcp_stream *s)
@@ -322,8 +323,8 @@ int tcp_stream_segment(struct tcp_stream *s, const struct tcp_reasm_limits *lim,
     int64_t rel;
     int64_t end;
 
-    s->ctr.segments++;
-    s->ctr.bytes += len;
+    s->ctr->segments++;
+    s->ctr->bytes += len;
     if (DP_UNLIKELY(!s->have_base)) {
         s->have_base = true;
         s->next_seq = seq;
@@ -336,8 +337,8 @@ int tcp_stream_segment(struct tcp_stream *s, const struct tcp_reasm_limits *lim,
     }
     rel = rel_of(s, seq);
     if (len > (size_t)TCP_REASM_MAX_AHEAD || rel + (int64_t)len > TCP_REASM_MAX_AHEAD) {
-        s->ctr.garbage_segments++;
-        s->ctr.garbage_bytes += len;
+        s->ctr->garbage_segments++;
+        s->ctr->garbage_bytes += len;
         return 0;
     }
     end = rel + (int64_t)len;
@@ -347,15 +348,15 @@ int tcp_stream_segment(struct tcp_stream *s, const struct tcp_reasm_limits *lim,
         int64_t fin_rel = rel_of(s, s->fin_seq);
         int64_t over = DP_MIN(end - fin_rel, (int64_t)len);
 
-        s->ctr.garbage_bytes += (uint64_t)over;
+        s->ctr->garbage_bytes += (uint64_t)over;
         end -= over;
     }
     if (end <= 0) {
-        s->ctr.retrans_bytes += (uint64_t)(end - rel);
+        s->ctr->retrans_bytes += (uint64_t)(end - rel);
         return 0;
     }
     if (rel < 0) {
-        s->ctr.retrans_bytes += (uint64_t)-rel;
+        s->ctr->retrans_bytes += (uint64_t)-rel;
         p -= rel;
         rel = 0;
     }
@@ -435,8 +436,8 @@ bool tcp_stream_check(const struct tcp_stream *s, const struct tcp_reasm_limits 
         return false;
     if (s->fin_seen && seq_lt(s->fin_seq, s->next_seq))
         return false;
-    if (s->ctr.bytes != s->ctr.delivered_bytes + s->ctr.retrans_bytes + s->ctr.overlap_bytes +
-                                s->ctr.garbage_bytes + s->ooo_bytes)
+    if (s->ctr->bytes != s->ctr->delivered_bytes + s->ctr->retrans_bytes + s->ctr->overlap_bytes +
+                                s->ctr->garbage_bytes + s->ooo_bytes)
         return false;
     if (lim != NULL) {
         size_t max_segs = lim->max_ooo_segs != 0 ? lim->max_ooo_segs : TCP_REASM_DEFAULT_MAX_SEGS;

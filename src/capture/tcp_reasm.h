@@ -103,7 +103,7 @@ struct tcp_stream {
     struct tcp_seg *ooo; /* buffered segments sorted by seq, not overlapping, after next_seq */
     size_t ooo_bytes;    /* payload bytes in <ooo> */
     size_t ooo_segs;     /* segments in <ooo> */
-    struct tcp_reasm_ctr ctr;
+    struct tcp_reasm_ctr *ctr; /* the caller's counters; many streams may share one block */
 };
 
 /* Modulo-2^32 comparisons: valid while the two are less than 2^31 apart. */
@@ -117,8 +117,9 @@ static inline bool seq_leq(uint32_t a, uint32_t b)
     return (int32_t)(a - b) <= 0;
 }
 
-/* Prepares <s>: nothing known, nothing buffered, counters at 0. */
-void tcp_stream_init(struct tcp_stream *s);
+/* Prepares <s>: nothing known, nothing buffered; it adds its counts to <ctr> (not zeroed: a
+ * block shared by many streams keeps their sum). */
+void tcp_stream_init(struct tcp_stream *s, struct tcp_reasm_ctr *ctr);
 
 /* Frees the buffered segments (their bytes are lost); counters are kept for reading. */
 void tcp_stream_free(struct tcp_stream *s);
@@ -166,7 +167,9 @@ bool tcp_stream_finished(const struct tcp_stream *s);
 
 /*
  * Walks the buffer and checks every invariant of docs/internals/tcp_reasm.md against <lim>
- * (NULL: skip the cap checks). True when they all hold. For tests and fuzzing: O(segments).
+ * (NULL: skip the cap checks); the byte balance of the counters only holds, and is only
+ * checked right, when <s> has its counter block to itself. True when they all hold. For tests
+ * and fuzzing: O(segments).
  */
 bool tcp_stream_check(const struct tcp_stream *s, const struct tcp_reasm_limits *lim);
 

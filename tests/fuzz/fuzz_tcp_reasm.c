@@ -98,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tcp_reasm_limits lim = { 0 };
     struct tcp_reasm_sink sink = { on_data, on_gap, &m };
     struct tcp_stream s;
+    struct tcp_reasm_ctr ctr = { 0 };
     uint32_t origin;
     bool based;
     int64_t fin_off = -1;
@@ -122,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m.pos = 0;
     m.delivered = 0;
     m.gap_bytes = 0;
-    tcp_stream_init(&s);
+    tcp_stream_init(&s, &ctr);
     based = (data[1] & 4) != 0;
     if (based)
         tcp_stream_syn(&s, origin - 1);
@@ -135,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = rd_be16(data + 3) % MAX_LEN;
         bool fin = (op & 4) != 0;
         unsigned version = op >> 3;
-        uint64_t ctr_garbage = s.ctr.garbage_segments;
+        uint64_t ctr_garbage = s.ctr->garbage_segments;
         uint64_t pos_before = m.pos;
         uint8_t *seg;
         int rc;
@@ -174,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue;
             rc = tcp_stream_segment(&s, &lim, seq, junk, sizeof(junk), (op & 16) != 0, &sink);
             if (rc != 0 || m.pos != pos_before ||
-                ((op & 8) && s.ctr.garbage_segments != ctr_garbage + 1))
+                ((op & 8) && s.ctr->garbage_segments != ctr_garbage + 1))
                 abort();
             goto check;
         }
@@ -221,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (fin_off >= 0 && (!tcp_stream_finished(&s) || m.pos != (uint64_t)fin_off))
         abort();
-    if (s.ctr.delivered_bytes != m.delivered || s.ctr.gap_bytes != m.gap_bytes)
+    if (s.ctr->delivered_bytes != m.delivered || s.ctr->gap_bytes != m.gap_bytes)
         abort();
     tcp_stream_free(&s);
     return 0;

@@ -325,12 +325,13 @@ static void run_timeline(const struct timeline *t, uint32_t base)
     struct tcp_reasm_limits lim = { .max_ooo_bytes = t->max_ooo_bytes,
                                     .max_ooo_segs = t->max_ooo_segs };
     struct tcp_stream s;
+    struct tcp_reasm_ctr ctr = { 0 };
     uint64_t enobufs = 0;
 
     /* cap_zero is the one timeline that means it; the others use 0 for "no cap". */
     if (lim.max_ooo_bytes == 0 && strcmp(t->name, "cap_zero") != 0)
         lim.max_ooo_bytes = SIZE_MAX;
-    tcp_stream_init(&s);
+    tcp_stream_init(&s, &ctr);
     if (t->syn)
         tcp_stream_syn(&s, base - 1);
     for (size_t i = 0; i < t->nsteps; i++) {
@@ -361,14 +362,14 @@ static void run_timeline(const struct timeline *t, uint32_t base)
     }
     if (tcp_stream_finished(&s) != t->finished)
         fail_msg("%s base=%#x: finished %d", t->name, base, tcp_stream_finished(&s));
-    if ((t->retrans_bytes != NOCHK && s.ctr.retrans_bytes != t->retrans_bytes) ||
-        (t->overlap_bytes != NOCHK && s.ctr.overlap_bytes != t->overlap_bytes) ||
-        (t->gap_bytes != NOCHK && s.ctr.gap_bytes != t->gap_bytes) ||
-        (t->garbage_bytes != NOCHK && s.ctr.garbage_bytes != t->garbage_bytes))
+    if ((t->retrans_bytes != NOCHK && s.ctr->retrans_bytes != t->retrans_bytes) ||
+        (t->overlap_bytes != NOCHK && s.ctr->overlap_bytes != t->overlap_bytes) ||
+        (t->gap_bytes != NOCHK && s.ctr->gap_bytes != t->gap_bytes) ||
+        (t->garbage_bytes != NOCHK && s.ctr->garbage_bytes != t->garbage_bytes))
         fail_msg("%s base=%#x: retrans %llu overlap %llu gap %llu garbage %llu", t->name, base,
-                 (unsigned long long)s.ctr.retrans_bytes, (unsigned long long)s.ctr.overlap_bytes,
-                 (unsigned long long)s.ctr.gap_bytes, (unsigned long long)s.ctr.garbage_bytes);
-    assert_int_equal(s.ctr.cap_hits, enobufs); /* once per call, however many holes it skips */
+                 (unsigned long long)s.ctr->retrans_bytes, (unsigned long long)s.ctr->overlap_bytes,
+                 (unsigned long long)s.ctr->gap_bytes, (unsigned long long)s.ctr->garbage_bytes);
+    assert_int_equal(s.ctr->cap_hits, enobufs); /* once per call, however many holes it skips */
     tcp_stream_free(&s);
     assert_int_equal(s.ooo_segs, 0);
 }
@@ -391,10 +392,11 @@ static void test_fast_path_no_copy(void **state)
     struct rec rec = { .len = 0 };
     struct tcp_reasm_sink sink = { rec_data, rec_gap, &rec };
     struct tcp_stream s;
+    struct tcp_reasm_ctr ctr = { 0 };
     size_t off = 0;
 
     (void)state;
-    tcp_stream_init(&s);
+    tcp_stream_init(&s, &ctr);
     tcp_stream_syn(&s, 0xFFFFFFFEu); /* the data starts at 0xFFFFFFFF and wraps at once */
     for (size_t n = 1; off < sizeof(data) - 1; n++) {
         size_t len = DP_MIN(n, sizeof(data) - 1 - off);
@@ -410,7 +412,7 @@ static void test_fast_path_no_copy(void **state)
     assert_int_equal(rec.len, sizeof(data) - 1);
     assert_memory_equal(rec.buf, data, sizeof(data) - 1);
     assert_int_equal(s.next_seq, 0xFFFFFFFFu + (uint32_t)(sizeof(data) - 1));
-    assert_int_equal(s.ctr.delivered_bytes, sizeof(data) - 1);
+    assert_int_equal(s.ctr->delivered_bytes, sizeof(data) - 1);
     tcp_stream_free(&s);
 }
 
@@ -457,8 +459,9 @@ static void run_permutations(const struct span *spans, size_t total)
             struct tcp_reasm_sink sink = { rec_data, rec_gap, &rec };
             struct tcp_reasm_limits lim = { .max_ooo_bytes = 256 * 1024 };
             struct tcp_stream s;
+            struct tcp_reasm_ctr ctr = { 0 };
 
-            tcp_stream_init(&s);
+            tcp_stream_init(&s, &ctr);
             tcp_stream_syn(&s, bases[b] - 1);
             for (size_t k = 0; k < 5; k++) {
                 const struct span *sp = &spans[perm[k]];
@@ -475,7 +478,7 @@ static void run_permutations(const struct span *spans, size_t total)
             assert_memory_equal(rec.buf, orig, total);
             assert_true(tcp_stream_finished(&s));
             assert_int_equal(s.ooo_bytes, 0);
-            assert_int_equal(s.ctr.gaps, 0);
+            assert_int_equal(s.ctr->gaps, 0);
             tcp_stream_free(&s);
         }
         runs++;
@@ -502,9 +505,10 @@ static void test_enomem(void **state)
     struct rec rec = { .len = 0 };
     struct tcp_reasm_sink sink = { rec_data, rec_gap, &rec };
     struct tcp_stream s;
+    struct tcp_reasm_ctr ctr = { 0 };
 
     (void)state;
-    tcp_stream_init(&s);
+    tcp_stream_init(&s, &ctr);
     tcp_stream_syn(&s, 99);
     assert_int_equal(tcp_stream_segment(&s, &lim, 104, (const uint8_t *)"ef", 2, false, &sink), 0);
     /* Needs two pieces around "ef": the second one's allocation fails, the first is given back. */
@@ -513,8 +517,8 @@ static void test_enomem(void **state)
     assert_int_equal(ca.calls, 3);
     assert_int_equal(rec.len, 9);
     assert_memory_equal(rec.buf, "<2>CDefGH", 9);
-    assert_int_equal(s.ctr.nomem, 1);
-    assert_int_equal(s.ctr.ooo_dropped_bytes, 2);
+    assert_int_equal(s.ctr->nomem, 1);
+    assert_int_equal(s.ctr->ooo_dropped_bytes, 2);
     assert_true(tcp_stream_check(&s, &lim));
     tcp_stream_free(&s);
 }
@@ -601,12 +605,13 @@ static void run_stress(size_t cap, uint32_t base, bool expect_exact)
     struct tcp_reasm_sink sink = { cmp_data, cmp_gap, &c };
     struct tcp_reasm_limits lim = { .max_ooo_bytes = cap, .max_ooo_segs = STRESS_MAX_SEGS };
     struct tcp_stream s;
+    struct tcp_reasm_ctr ctr = { 0 };
     size_t n;
 
     for (size_t i = 0; i < STRESS_LEN; i++)
         orig[i] = (uint8_t)rnd(256);
     n = make_segments(segs, DP_ARRAY_LEN(segs));
-    tcp_stream_init(&s);
+    tcp_stream_init(&s, &ctr);
     tcp_stream_syn(&s, base - 1);
     for (size_t i = 0; i < n; i++) {
         int rc = tcp_stream_segment(&s, &lim, base + segs[i].off, orig + segs[i].off, segs[i].len,
@@ -623,13 +628,13 @@ static void run_stress(size_t cap, uint32_t base, bool expect_exact)
     assert_true(tcp_stream_finished(&s));
     assert_int_equal(c.pos, STRESS_LEN);
     assert_int_equal(s.ooo_bytes, 0);
-    assert_int_equal(c.gap_bytes, s.ctr.gap_bytes);
+    assert_int_equal(c.gap_bytes, s.ctr->gap_bytes);
     if (expect_exact) {
-        assert_int_equal(s.ctr.gaps, 0);
-        assert_int_equal(s.ctr.delivered_bytes, STRESS_LEN);
-        assert_true(s.ctr.retrans_bytes > 0 && s.ctr.overlap_bytes > 0 && s.ctr.ooo_segments > 0);
+        assert_int_equal(s.ctr->gaps, 0);
+        assert_int_equal(s.ctr->delivered_bytes, STRESS_LEN);
+        assert_true(s.ctr->retrans_bytes > 0 && s.ctr->overlap_bytes > 0 && s.ctr->ooo_segments > 0);
     }
-    stress_cap_hits += s.ctr.cap_hits;
+    stress_cap_hits += s.ctr->cap_hits;
     tcp_stream_free(&s);
 }
 
