@@ -1,0 +1,126 @@
+#include "http/http_head.h"
+
+#include <errno.h>
+#include <string.h>
+
+static bool is_ows(uint8_t c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static uint8_t lower(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+/* End of the line starting at <off>: the offset of its LF, or <len>. */
+static size_t line_lf(const uint8_t *p, size_t len, size_t off)
+{
+    const uint8_t *lf = memchr(p + off, '\n', len - off);
+
+    return lf != NULL ? (size_t)(lf - p) : len;
+}
+
+/* Length of the line [off, lf) without a CR before the LF. */
+static size_t content_len(const uint8_t *p, size_t off, size_t lf)
+{
+    return lf > off && p[lf - 1] == '\r' ? lf - 1 - off : lf - off;
+}
+
+bool http_is_token(const char *p, size_t len)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)p[i];
+
+        if (!((c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'z') ||
+                    (c != 0 && memchr(tchar, c, sizeof(tchar) - 1) != NULL)))
+            return false;
+    }
+    return true;
+}
+
+size_t http_head_start_end(const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        size_t lf = line_lf(p, len, off);
+
+        if (lf == len)
+            return 0;
+        if (content_len(p, off, lf) > 0)
+            return lf + 1;
+        off = lf + 1; /* an empty line before the start line (RFC 9112 §2.2) */
+    }
+    return 0;
+}
+
+bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_len,
+        struct http_field *f)
+{
+    size_t off = http_head_start_end(p, len);
+
+    if (off == 0 || name_len == 0)
+        return false;
+    while (off < len) {
+        size_t lf = line_lf(p, len, off);
+        size_t n = content_len(p, off, lf);
+        const uint8_t *colon;
+
+        if (n == 0)
+            return false; /* the blank line: end of the head */
+        colon = is_ows(p[off]) ? NULL : memchr(p + off, ':', n);
+        if (colon != NULL && (size_t)(colon - (p + off)) == name_len) {
+            size_t i = 0;
+
+            while (i < name_len && lower(p[off + i]) == lower((uint8_t)name[i]))
+                i++;
+            if (i == name_len) {
+                size_t v = off + name_len + 1;
+                size_t e = off + n;
+
+                while (v < e && is_ows(p[v]))
+                    v++;
+                while (e > v && is_ows(p[e - 1]))
+                    e--;
+                f->line_off = off;
+                f->line_len = (lf < len ? lf + 1 : len) - off;
+                f->name_len = name_len;
+                f->value_off = v;
+                f->value_len = e - v;
+                return true;
+            }
+        }
+        off = lf + 1;
+    }
+    return false;
+}
+
+int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const char *value,
+        size_t value_len)
+{
+    struct dp_msg *m = *mp;
+    const uint8_t *p = dp_msg_payload(m);
+    struct http_field f;
+    size_t at = http_head_start_end(p, m->len);
+    int rc;
+
+    if (at == 0)
+        return -EINVAL;
+    if (http_head_find(p, m->len, name, name_len, &f))
+        return dp_msg_splice(mp, f.value_off, f.value_len, (const uint8_t *)value, value_len);
+    rc = dp_msg_splice(mp, at, 0, NULL, name_len + value_len + 4);
+    if (rc == 0) {
+        uint8_t *q = dp_msg_payload(*mp) + at;
+
+        memcpy(q, name, name_len);
+        memcpy(q + name_len, ": ", 2);
+        memcpy(q + name_len + 2, value, value_len);
+        memcpy(q + name_len + 2 + value_len, "\r\n", 2);
+    }
+    return rc;
+}
