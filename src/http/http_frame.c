@@ -768,8 +768,17 @@ enum http_frame_rc http_frame_eof(struct http_frame *f)
     return HTTP_FRAME_BAD;
 }
 
-/* Is there a plausible start line of <kind> at <p>, before <end>? */
-static bool start_line_at(const uint8_t *p, const uint8_t *end, enum http_frame_kind kind)
+enum sl { SL_NO, SL_YES, SL_CUT };
+
+/* Does <n> bytes at <q> match the start of <want, wn>? */
+static bool prefix_of(const uint8_t *q, size_t n, const char *want, size_t wn)
+{
+    return memcmp(q, want, DP_MIN(n, wn)) == 0;
+}
+
+/* Is there a plausible start line of <kind> at <p>: YES, NO, or CUT when <end> cuts one that
+ * matches so far (a request has its method and a space, a response "HTTP/"). */
+static enum sl start_line_at(const uint8_t *p, const uint8_t *end, enum http_frame_kind kind)
 {
     const uint8_t *q = p;
     const uint8_t *t;
@@ -778,23 +787,40 @@ static bool start_line_at(const uint8_t *p, const uint8_t *end, enum http_frame_
         while (q < end && is_tchar(*q))
             q++;
         if (q == p || q >= end || *q != ' ')
-            return false;
+            return SL_NO;
         t = ++q;
         while (q < end && is_target(*q))
             q++;
-        if (q == t || q >= end || *q != ' ')
-            return false;
+        if (q == end)
+            return SL_CUT;
+        if (q == t || *q != ' ')
+            return SL_NO;
         q++;
-        if (end - q < 8 || memcmp(q, http_1_dot, sizeof(http_1_dot)) != 0 || !is_digit(q[7]))
-            return false;
+        if (!prefix_of(q, (size_t)(end - q), http_1_dot, sizeof(http_1_dot)))
+            return SL_NO;
+        if (end - q < 8)
+            return SL_CUT;
+        if (!is_digit(q[7]))
+            return SL_NO;
         q += 8;
-        return q == end || *q == '\r' || *q == '\n';
+        return q == end || *q == '\r' || *q == '\n' ? SL_YES : SL_NO;
     }
-    if (end - q < 12 || memcmp(q, http_1_dot, sizeof(http_1_dot)) != 0 || !is_digit(q[7]) ||
-        q[8] != ' ' || q[9] < '1' || q[9] > '9' || !is_digit(q[10]) || !is_digit(q[11]))
-        return false;
+    if (end - q < 5 || !prefix_of(q, (size_t)(end - q), http_1_dot, sizeof(http_1_dot)))
+        return SL_NO;
+    if (end - q < 12) { /* check what there is of "HTTP/1.d ddd" */
+        for (const uint8_t *c = q + 7; c < end; c++) {
+            size_t i = (size_t)(c - q);
+
+            if ((i == 7 || i >= 10) ? !is_digit(*c) : i == 8 ? *c != ' ' : (*c < '1' || *c > '9'))
+                return SL_NO;
+        }
+        return SL_CUT;
+    }
+    if (!is_digit(q[7]) || q[8] != ' ' || q[9] < '1' || q[9] > '9' || !is_digit(q[10]) ||
+            !is_digit(q[11]))
+        return SL_NO;
     q += 12;
-    return q == end || *q == ' ' || *q == '\r' || *q == '\n';
+    return q == end || *q == ' ' || *q == '\r' || *q == '\n' ? SL_YES : SL_NO;
 }
 
 size_t http_frame_find_start(const uint8_t *p, size_t len, enum http_frame_kind kind)
@@ -805,7 +831,7 @@ size_t http_frame_find_start(const uint8_t *p, size_t len, enum http_frame_kind 
     while (q < end) {
         const uint8_t *nl;
 
-        if (start_line_at(q, end, kind))
+        if (start_line_at(q, end, kind) != SL_NO)
             return (size_t)(q - p);
         nl = memchr(q, '\n', (size_t)(end - q));
         if (nl == NULL)

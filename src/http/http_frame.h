@@ -116,8 +116,9 @@ const struct http_frame_info *http_frame_info(const struct http_frame *f);
  * start line of <kind>, or <len> when there is none. Only p[0] and bytes right after a '\n'
  * count. Requests: "TOKEN SP target SP HTTP/1.d" followed by CR, LF or the end of <p,len>.
  * Responses: "HTTP/1.d SP ddd" (first digit 1-9) followed by SP, CR, LF or the end. A start line
- * cut before that point by the end of <p,len> is not found: keep the bytes after the last '\n'
- * and retry with more. */
+ * cut by the end of <p,len> counts when what there is matches (a request: at least its method
+ * and a space; a response: at least "HTTP/"): the caller frames from there, and a framer that
+ * then fails (BAD) sends it back here one byte further. */
 size_t http_frame_find_start(const uint8_t *p, size_t len, enum http_frame_kind kind);
 
 #endif
