@@ -1,5 +1,6 @@
 #include "capture/flow.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "capture/tcp_reasm.h"
 #include "http/http_frame.h"
+#include "http/http_head.h"
 
 const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
     [FLOW_CONN_OPENED] = "conns_opened",
@@ -28,16 +30,21 @@ const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
     [FLOW_OOO_SEGMENTS] = "ooo_segments",
     [FLOW_MEMCAP] = "memcap_hits",
     [FLOW_TUNNELS] = "tunnels",
+    [FLOW_REALIP_SKIPPED] = "realip_skipped",
 };
 
 #define PENDING_MAX 64    /* requests awaiting their response, per connection */
-#define BUILDER_MIN 1024  /* first allocation of a message builder */
+#define PENDING_MIN 4     /* first allocation of the pending ring */
+#define BUILDER_MIN 1024  /* first allocation of a message's payload */
 
-/* The message being cut from one direction. Only payload bytes are buffered. */
+/*
+ * The message being cut from one direction: its payload is written straight into the message
+ * that is emitted (dp_msg_reserve), so a payload byte is copied once, from the packet (or the
+ * out-of-order buffer) into the message. Between messages a builder holds no memory.
+ */
 struct builder {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
+    struct dp_msg *m; /* NULL until the first byte */
+    size_t charged;   /* bytes of m charged to the memory budget */
     bool active;
     bool truncated;
     bool incomplete;
@@ -56,10 +63,12 @@ struct dir {
     bool ended;           /* FIN/RST seen and handled */
 };
 
+/* What the response framer must know of a request's method (RFC 9112 §6.3). */
+enum req_method { RM_UNKNOWN = 0, RM_OTHER, RM_HEAD, RM_CONNECT };
+
 struct pending {
     uint32_t x;
-    uint8_t method_len;
-    char method[16];
+    uint8_t method; /* enum req_method */
 };
 
 struct conn {
@@ -74,9 +83,10 @@ struct conn {
     uint8_t sip[16];
     int64_t last_ts;
     struct dir d[2]; /* 0: client -> server (requests), 1: server -> client (responses) */
-    struct pending pend[PENDING_MAX];
-    unsigned pend_head;
-    unsigned pend_len;
+    struct pending *pend; /* ring of requests awaiting their response, oldest at pend_head */
+    uint8_t pend_cap;     /* 0 or a power of two up to PENDING_MAX */
+    uint8_t pend_head;
+    uint8_t pend_len;
     uint32_t last_req_ack;
     uint32_t same_ack;
     bool have_req_ack;
@@ -102,6 +112,7 @@ struct flow_table {
     int64_t now;
     size_t buffered; /* bytes charged to the memory budget */
     uint64_t ctr[FLOW_CTR_COUNT];
+    struct tcp_reasm_ctr reasm; /* every stream's counters */
     /* the connection and direction being fed (sink context) */
     struct conn *cur;
     unsigned cur_dir;
@@ -200,63 +211,78 @@ static void budget_sync_ooo(struct flow_table *t, struct dir *d)
 
 /* ---- message builders ---- */
 
+/* Gives the message (if any) and its charge back. */
 static void builder_reset(struct flow_table *t, struct builder *b)
 {
-    budget_give(t, b->cap);
-    free(b->buf);
+    if (b->m != NULL)
+        dp_msg_unref(b->m);
+    budget_give(t, b->charged);
     memset(b, 0, sizeof(*b));
 }
 
-static void builder_start(struct builder *b, int64_t ts, uint32_t x)
+static void builder_start(struct flow_table *t, struct builder *b, int64_t ts, uint32_t x)
 {
+    builder_reset(t, b);
     b->active = true;
-    b->len = 0;
-    b->truncated = false;
-    b->incomplete = false;
     b->first_ts = ts;
     b->last_ts = ts;
     b->x = x;
 }
 
+static size_t builder_len(const struct builder *b)
+{
+    return b->m != NULL ? b->m->len : 0;
+}
+
+/* Makes room for <want> payload bytes, within the budget. False when it could not. */
+static bool builder_grow(struct flow_table *t, struct builder *b, size_t want)
+{
+    size_t have = b->m != NULL ? dp_msg_payload_cap(b->m) : 0;
+    struct dp_msg *g;
+
+    if (!budget_take(t, want - have))
+        return false;
+    g = b->m != NULL ? dp_msg_grow(b->m, want) : dp_msg_reserve(want);
+    budget_give(t, want - have);
+    if (g == NULL)
+        return false;
+    b->m = g;
+    /* charge what was really allocated (size classes round up) */
+    t->buffered += dp_msg_payload_cap(g) - DP_MIN(b->charged, dp_msg_payload_cap(g));
+    b->charged = dp_msg_payload_cap(g);
+    return true;
+}
+
 /* Appends what fits of <p,n> under max_msg and the budget; the rest marks it truncated. */
 static void builder_append(struct flow_table *t, struct builder *b, const uint8_t *p, size_t n)
 {
+    size_t len = builder_len(b);
+    size_t cap = b->m != NULL ? dp_msg_payload_cap(b->m) : 0;
     size_t room;
 
     if (n == 0)
         return;
-    if (b->len + n > b->cap && b->len < t->o.max_msg) {
-        size_t want = DP_MIN(t->o.max_msg, DP_MAX(b->len + n, DP_MAX(b->cap * 2, BUILDER_MIN)));
+    if (len + n > cap && len < t->o.max_msg) {
+        size_t want = DP_MIN(t->o.max_msg, DP_MAX(len + n, DP_MAX(cap * 2, BUILDER_MIN)));
 
-        if (budget_take(t, want - b->cap)) {
-            uint8_t *nb = realloc(b->buf, want);
-
-            if (nb != NULL) {
-                b->buf = nb;
-                b->cap = want;
-            } else {
-                budget_give(t, want - b->cap);
-            }
-        }
+        if (builder_grow(t, b, want))
+            cap = dp_msg_payload_cap(b->m);
     }
-    room = b->cap - b->len;
+    room = DP_MIN(cap, t->o.max_msg) - DP_MIN(len, DP_MIN(cap, t->o.max_msg));
     if (n > room) {
         b->truncated = true;
         n = room;
     }
     if (n > 0) {
-        memcpy(b->buf + b->len, p, n);
-        b->len += n;
+        memcpy(dp_msg_payload(b->m) + len, p, n);
+        b->m->len = len + n;
     }
 }
 
-/* Keeps the builder's buffer for the next message unless it grew large. */
+/* The message is over (emitted or dropped): the builder holds nothing until the next one. */
 static void builder_done(struct flow_table *t, struct builder *b)
 {
-    b->active = false;
-    b->len = 0;
-    if (b->cap > 64 * 1024)
-        builder_reset(t, b);
+    builder_reset(t, b);
 }
 
 static void put_hex(char *out, const uint8_t *p, size_t n)
@@ -279,6 +305,20 @@ static void make_id(const struct conn *c, uint32_t x, char id[24])
     memcpy(raw + 4, ip4, 4);
     wr_be32(raw + 8, x);
     put_hex(id, raw, sizeof(raw));
+}
+
+/* --input-raw-realip-header: the client's address (no port) in the request's head. */
+static void set_realip(struct flow_table *t, const struct conn *c, struct dp_msg **mp)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const char *nul;
+
+    /* a head that is not whole (truncated, gap) is left as it is, and counted */
+    if (inet_ntop(c->family == 4 ? AF_INET : AF_INET6, c->cip, ip, sizeof(ip)) == NULL ||
+            (nul = memchr(ip, '\0', sizeof(ip))) == NULL ||
+            http_head_set(mp, t->o.realip_header, t->o.realip_header_len, ip,
+                    (size_t)(nul - ip)) != 0)
+        t->ctr[FLOW_REALIP_SKIPPED]++;
 }
 
 /* Emits the builder of direction <di> as a message of <type>, or drops it, and resets it. */
@@ -304,10 +344,16 @@ static void emit_builder(struct flow_table *t, struct conn *c, unsigned di, enum
         builder_done(t, b);
         return;
     }
-    make_id(c, x, id);
-    m = dp_msg_new(type, (const uint8_t *)id, sizeof(id), b->first_ts, b->last_ts - b->first_ts,
-            b->buf, b->len);
+    m = b->m != NULL ? b->m : dp_msg_reserve(0);
+    b->m = NULL; /* the message leaves the table: so does its charge */
+    budget_give(t, b->charged);
+    b->charged = 0;
     if (m != NULL) {
+        if (type == DP_MSG_REQUEST && t->o.realip_header != NULL && !t->o.binary)
+            set_realip(t, c, &m);
+        make_id(c, x, id);
+        dp_msg_set_meta(m, type, (const uint8_t *)id, sizeof(id), b->first_ts,
+                b->last_ts - b->first_ts);
         if (b->truncated)
             m->flags |= DP_MSG_TRUNCATED;
         if (b->incomplete)
@@ -321,7 +367,40 @@ static void emit_builder(struct flow_table *t, struct conn *c, unsigned di, enum
 
 static struct pending *pend_at(struct conn *c, unsigned i)
 {
-    return &c->pend[(c->pend_head + i) % PENDING_MAX];
+    return &c->pend[(c->pend_head + i) & (c->pend_cap - 1u)];
+}
+
+/* Forgets the oldest pending request. */
+static void pend_pop(struct conn *c)
+{
+    if (c->pend_len == 0)
+        return;
+    c->pend_head = (uint8_t)((c->pend_head + 1u) & (c->pend_cap - 1u));
+    c->pend_len--;
+}
+
+/* A new pending request at the tail: the ring grows up to PENDING_MAX, then forgets its
+ * oldest (never answered). NULL on ENOMEM (the request is then not paired). */
+static struct pending *pend_push(struct flow_table *t, struct conn *c)
+{
+    if (c->pend_len == c->pend_cap && c->pend_cap < PENDING_MAX) {
+        unsigned ncap = c->pend_cap == 0 ? PENDING_MIN : c->pend_cap * 2u;
+        struct pending *np = malloc(ncap * sizeof(*np));
+
+        if (np == NULL)
+            return NULL;
+        for (unsigned i = 0; i < c->pend_len; i++)
+            np[i] = *pend_at(c, i);
+        free(c->pend);
+        c->pend = np;
+        c->pend_cap = (uint8_t)ncap;
+        c->pend_head = 0;
+    }
+    if (c->pend_len == c->pend_cap) {
+        t->ctr[FLOW_MSG_NO_RESPONSE]++;
+        pend_pop(c);
+    }
+    return pend_at(c, c->pend_len++);
 }
 
 /* A request starts: it gets its id now, so that an interim response (100 Continue) sent
@@ -344,18 +423,14 @@ static void request_start(struct flow_table *t, struct conn *c)
 {
     struct dir *d = &c->d[0];
     uint32_t x = request_x(c);
-    struct pending *p;
+    struct pending *p = pend_push(t, c);
 
-    if (c->pend_len == PENDING_MAX) { /* never answered: forget the oldest */
-        t->ctr[FLOW_MSG_NO_RESPONSE]++;
-        c->pend_head = (c->pend_head + 1) % PENDING_MAX;
-        c->pend_len--;
+    if (p != NULL) {
+        p->x = x;
+        p->method = RM_UNKNOWN;
     }
-    p = pend_at(c, c->pend_len++);
-    memset(p, 0, sizeof(*p));
-    p->x = x;
     http_frame_init(&d->fr, HTTP_FRAME_REQUEST, 0);
-    builder_start(&d->b, c->cur_ts, x);
+    builder_start(t, &d->b, c->cur_ts, x);
 }
 
 /* The newest pending request: the one being framed on the client side. */
@@ -388,18 +463,19 @@ static void response_start(struct flow_table *t, struct conn *c, uint32_t seq)
             if (pend_at(c, i)->x == seq) {
                 while (i-- > 0) {
                     t->ctr[FLOW_MSG_NO_RESPONSE]++;
-                    c->pend_head = (c->pend_head + 1) % PENDING_MAX;
-                    c->pend_len--;
+                    pend_pop(c);
                 }
                 p = pend_at(c, 0);
                 break;
             }
         }
         x = p->x;
-        if (p->method_len > 0)
-            http_frame_set_request_method(&d->fr, p->method, p->method_len);
+        if (p->method == RM_HEAD)
+            http_frame_set_request_method(&d->fr, "HEAD", 4);
+        else if (p->method == RM_CONNECT)
+            http_frame_set_request_method(&d->fr, "CONNECT", 7);
     }
-    builder_start(&d->b, c->cur_ts, x);
+    builder_start(t, &d->b, c->cur_ts, x);
 }
 
 /* Records the method of the request being framed, once its start line is parsed. */
@@ -408,9 +484,13 @@ static void request_note_method(struct conn *c)
     const struct http_frame_info *fi = http_frame_info(&c->d[0].fr);
     struct pending *p = pend_last(c);
 
-    if (p != NULL && p->method_len == 0 && fi->method_len > 0) {
-        p->method_len = fi->method_len;
-        memcpy(p->method, fi->method, fi->method_len);
+    if (p != NULL && p->method == RM_UNKNOWN && fi->method_len > 0) {
+        if (fi->method_len == 4 && memcmp(fi->method, "HEAD", 4) == 0)
+            p->method = RM_HEAD;
+        else if (fi->method_len == 7 && memcmp(fi->method, "CONNECT", 7) == 0)
+            p->method = RM_CONNECT;
+        else
+            p->method = RM_OTHER;
     }
 }
 
@@ -430,10 +510,8 @@ static void response_done(struct flow_table *t, struct conn *c)
     if (!d->paired)
         t->ctr[FLOW_MSG_UNPAIRED]++;
     emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
-    if (d->paired && !fi->interim) {
-        c->pend_head = (c->pend_head + 1) % PENDING_MAX;
-        c->pend_len--;
-    }
+    if (d->paired && !fi->interim)
+        pend_pop(c);
     if (fi->body_kind == HTTP_BODY_TUNNEL && !c->tunnel) {
         c->tunnel = true;
         t->ctr[FLOW_TUNNELS]++;
@@ -452,10 +530,8 @@ static void http_abort(struct flow_table *t, struct conn *c, unsigned di)
         request_done(t, c);
     } else {
         emit_builder(t, c, 1, DP_MSG_RESPONSE, d->b.x);
-        if (d->paired) {
-            c->pend_head = (c->pend_head + 1) % PENDING_MAX;
-            c->pend_len--;
-        }
+        if (d->paired)
+            pend_pop(c);
     }
 }
 
@@ -549,7 +625,7 @@ static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const
         } else {
             x = c->have_last_x ? c->last_x : seq;
         }
-        builder_start(b, c->cur_ts, x);
+        builder_start(t, b, c->cur_ts, x);
     }
     b->last_ts = c->cur_ts;
     builder_append(t, b, p, n);
@@ -623,6 +699,7 @@ static void conn_free(struct flow_table *t, struct conn *c)
         budget_sync_ooo(t, &c->d[i]);
         builder_reset(t, &c->d[i].b);
     }
+    free(c->pend);
     free(c);
 }
 
@@ -686,8 +763,8 @@ static struct conn *conn_new(struct flow_table *t, const struct pkt *p, uint32_t
         memcpy(c->cip, p->dst, alen);
         memcpy(c->sip, p->src, alen);
     }
-    tcp_stream_init(&c->d[0].st);
-    tcp_stream_init(&c->d[1].st);
+    tcp_stream_init(&c->d[0].st, &t->reasm);
+    tcp_stream_init(&c->d[1].st, &t->reasm);
     bucket = &t->buckets[hash & (t->nbuckets - 1)];
     c->hnext = *bucket;
     *bucket = c;
@@ -723,6 +800,11 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
         if (c == NULL)
             return;
         m = conn_match(c, p);
+        /* Picked up mid-stream: the first bytes may be the middle of a message, so each side
+         * starts by looking for a start line (a keep-alive connection's next request or
+         * response usually begins a packet). */
+        if (!t->o.binary && (p->tcp_flags & PKT_TH_SYN) == 0)
+            c->d[0].resync = c->d[1].resync = true;
     }
     di = (unsigned)m;
     d = &c->d[di];
@@ -761,7 +843,7 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
             t->cur_dir = di;
         }
     }
-    before = d->st.ctr;
+    before = t->reasm;
     if (p->payload_len > 0 || (p->tcp_flags & PKT_TH_FIN) != 0) {
         /* Bytes the capture cut (snaplen) are a gap, not data. */
         uint32_t n = p->payload_len;
@@ -776,9 +858,9 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
         }
         budget_sync_ooo(t, d);
     }
-    t->ctr[FLOW_RETRANS_BYTES] += d->st.ctr.retrans_bytes - before.retrans_bytes +
-            d->st.ctr.overlap_bytes - before.overlap_bytes;
-    t->ctr[FLOW_OOO_SEGMENTS] += d->st.ctr.ooo_segments - before.ooo_segments;
+    t->ctr[FLOW_RETRANS_BYTES] += t->reasm.retrans_bytes - before.retrans_bytes +
+            t->reasm.overlap_bytes - before.overlap_bytes;
+    t->ctr[FLOW_OOO_SEGMENTS] += t->reasm.ooo_segments - before.ooo_segments;
     if (tcp_stream_finished(&d->st)) {
         dir_end(t, c, di);
         if (c->d[1 - di].ended || tcp_stream_finished(&c->d[1 - di].st))

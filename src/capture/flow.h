@@ -52,6 +52,8 @@ struct flow_opts {
     size_t max_ooo;         /* out-of-order bytes buffered per direction */
     size_t memcap;          /* all buffered bytes of all connections */
     int64_t expire_ns;      /* a connection idle this long is flushed and forgotten */
+    const char *realip_header; /* --input-raw-realip-header: set in requests to the client IP */
+    size_t realip_header_len;
     flow_is_server_port_fn *is_server_port; /* NULL: decide by SYN or by payload */
     void *port_ctx;
 };
@@ -76,6 +78,7 @@ enum flow_ctr {
     FLOW_OOO_SEGMENTS,  /* segments that arrived ahead of a hole */
     FLOW_MEMCAP,        /* times the memory budget was hit */
     FLOW_TUNNELS,       /* connections that switched protocols (101, CONNECT) */
+    FLOW_REALIP_SKIPPED, /* requests without a whole head to set --input-raw-realip-header in */
     FLOW_CTR_COUNT
 };
 extern const char *const flow_ctr_names[FLOW_CTR_COUNT];

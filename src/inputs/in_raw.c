@@ -8,6 +8,7 @@
 #include "capture/capture.h"
 #include "capture/pcap_live.h"
 #include "core/log.h"
+#include "http/http_head.h"
 #include "inputs/raw_addr.h"
 #include "inputs/raw_devices.h"
 
@@ -133,6 +134,10 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     if (strcmp(proto, "http") != 0 && strcmp(proto, "binary") != 0)
         return dp_err_set(err, -EINVAL, "--input-raw-protocol %s: unknown (http or binary)",
                 proto);
+    if (cfg->input_raw_realip_header != NULL && cfg->input_raw_realip_header[0] != '\0' &&
+            !http_is_token(cfg->input_raw_realip_header, strlen(cfg->input_raw_realip_header)))
+        return dp_err_set(err, -EINVAL, "--input-raw-realip-header \"%s\": not a header name "
+                "(letters, digits and !#$%%&'*+-.^_`|~ only)", cfg->input_raw_realip_header);
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return dp_err_set(err, -ENOMEM, "out of memory");
@@ -150,6 +155,10 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     co.flow.track_response = cfg->input_raw_track_response;
     co.flow.allow_incomplete = cfg->input_raw_allow_incomplete;
     co.flow.max_msg = (size_t)cfg->copy_buffer_size;
+    if (cfg->input_raw_realip_header != NULL && cfg->input_raw_realip_header[0] != '\0') {
+        co.flow.realip_header = cfg->input_raw_realip_header;
+        co.flow.realip_header_len = strlen(cfg->input_raw_realip_header);
+    }
     co.flow.max_flows = 100000;
     co.flow.max_ooo = 256 * 1024;
     co.flow.memcap = (size_t)1 << 30;
