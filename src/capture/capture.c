@@ -6,7 +6,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -25,12 +27,16 @@ const char *const capture_ctr_names[CAP_CTR_COUNT] = {
 
 #define POLL_MS        100  /* a live capture looks at the clock this often when idle */
 #define SNAPSHOT_EVERY 4096 /* packets between counter snapshots */
+#define UDP_BATCH      16   /* datagrams per recvmmsg */
+#define UDP_MAX        65536 /* the largest UDP payload, so that nothing is cut */
 
 struct capture {
     struct capture_opts o;
     pcap_t *h[CAPTURE_MAX_HANDLES];
     struct pkt_decoder dec[CAPTURE_MAX_HANDLES];
     size_t n;
+    int udp_fd;
+    uint32_t udp_drops; /* SO_RXQ_OVFL: datagrams the kernel dropped, since the socket opened */
     struct flow_table *flows;
     struct dp_ring ring;
     pthread_t thread;
@@ -61,7 +67,7 @@ static void snapshot(struct capture *c)
             if (pcap_stats(c->h[i], &ps) == 0)
                 drops += (uint64_t)ps.ps_drop + ps.ps_ifdrop;
         }
-        c->ctr[CAP_KERNEL_DROPS] = drops;
+        c->ctr[CAP_KERNEL_DROPS] = drops + c->udp_drops;
     }
     memcpy(s.cap, c->ctr, sizeof(s.cap));
     memcpy(s.flow, flow_table_ctr(c->flows), sizeof(s.flow));
@@ -97,25 +103,18 @@ static void on_msg(void *ctx, struct dp_msg *m)
     c->woke = true;
 }
 
-static void on_packet(struct capture *c, size_t hi, const struct pcap_pkthdr *ph,
-        const uint8_t *data)
+/* Counts a decode result and gives a TCP segment to the flow table. */
+static void on_decoded(struct capture *c, enum pkt_rc rc, int64_t ts, const struct pkt *p)
 {
-    struct pkt p;
-    enum pkt_rc rc;
-    /* pcap handles are opened with nanosecond precision: tv_usec holds nanoseconds. */
-    int64_t ts = (int64_t)ph->ts.tv_sec * 1000000000 + (int64_t)ph->ts.tv_usec;
-
-    c->ctr[CAP_PACKETS]++;
-    rc = pkt_decode(&c->dec[hi], data, ph->caplen, ph->len, &p);
     switch (rc) {
     case PKT_TCP:
-        if (c->o.port_ok != NULL && !c->o.port_ok(c->o.port_ctx, p.dport) &&
-                !c->o.port_ok(c->o.port_ctx, p.sport)) {
+        if (c->o.port_ok != NULL && !c->o.port_ok(c->o.port_ctx, p->dport) &&
+                !c->o.port_ok(c->o.port_ctx, p->sport)) {
             c->ctr[CAP_FILTERED]++;
             break;
         }
         c->ctr[CAP_TCP]++;
-        flow_table_packet(c->flows, ts, &p);
+        flow_table_packet(c->flows, ts, p);
         break;
     case PKT_NOT_TCP:
         c->ctr[CAP_NOT_TCP]++;
@@ -134,6 +133,17 @@ static void on_packet(struct capture *c, size_t hi, const struct pcap_pkthdr *ph
     flow_table_advance(c->flows, ts);
     if (c->ctr[CAP_PACKETS] % SNAPSHOT_EVERY == 0)
         snapshot(c);
+}
+
+static void on_packet(struct capture *c, size_t hi, const struct pcap_pkthdr *ph,
+        const uint8_t *data)
+{
+    struct pkt p;
+    /* pcap handles are opened with nanosecond precision: tv_usec holds nanoseconds. */
+    int64_t ts = (int64_t)ph->ts.tv_sec * 1000000000 + (int64_t)ph->ts.tv_usec;
+
+    c->ctr[CAP_PACKETS]++;
+    on_decoded(c, pkt_decode(&c->dec[hi], data, ph->caplen, ph->len, &p), ts, &p);
 }
 
 static void run_file(struct capture *c)
@@ -190,11 +200,84 @@ static void run_live(struct capture *c)
     }
 }
 
+/* The receive time of a datagram (SO_TIMESTAMPNS), or now; and the kernel's drop count. */
+static int64_t udp_meta(struct capture *c, struct msghdr *mh)
+{
+    int64_t ts = 0;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET)
+            continue;
+        if (cm->cmsg_type == SO_TIMESTAMPNS && cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec t;
+
+            memcpy(&t, CMSG_DATA(cm), sizeof(t));
+            ts = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+        } else if (cm->cmsg_type == SO_RXQ_OVFL && cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+            memcpy(&c->udp_drops, CMSG_DATA(cm), sizeof(c->udp_drops));
+        }
+    }
+    return ts != 0 ? ts : dp_wall_ns();
+}
+
+static void run_vxlan(struct capture *c)
+{
+    uint8_t *buf = malloc((size_t)UDP_BATCH * UDP_MAX);
+    struct mmsghdr mm[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    /* room for a timestamp and a drop counter per datagram (cmsg data is size_t-aligned) */
+    _Alignas(size_t) char ctl[UDP_BATCH][CMSG_SPACE(sizeof(struct timespec)) +
+                                         CMSG_SPACE(sizeof(uint32_t))];
+    struct pollfd pfd = { .fd = c->udp_fd, .events = POLLIN };
+
+    if (buf == NULL) {
+        dp_log(DP_LOG_ERROR, DP_LOG_INPUT, "plugin=%s event=capture-error error=\"out of memory\"",
+                c->o.label);
+        return;
+    }
+    while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
+        int rc = poll(&pfd, 1, POLL_MS);
+        int n;
+
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc <= 0) {
+            flow_table_advance(c->flows, dp_wall_ns());
+            snapshot(c);
+            wake(c);
+            continue;
+        }
+        memset(mm, 0, sizeof(mm));
+        for (int i = 0; i < UDP_BATCH; i++) {
+            iov[i].iov_base = buf + (size_t)i * UDP_MAX;
+            iov[i].iov_len = UDP_MAX;
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+            mm[i].msg_hdr.msg_control = ctl[i];
+            mm[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
+        }
+        n = recvmmsg(c->udp_fd, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+        for (int i = 0; i < n; i++) {
+            struct pkt p;
+            int64_t ts = udp_meta(c, &mm[i].msg_hdr);
+
+            c->ctr[CAP_PACKETS]++;
+            on_decoded(c, pkt_decode_vxlan(&c->dec[0], iov[i].iov_base, mm[i].msg_len, &p), ts,
+                    &p);
+        }
+        flow_table_advance(c->flows, dp_wall_ns());
+        wake(c);
+    }
+    free(buf);
+}
+
 static void *capture_main(void *arg)
 {
     struct capture *c = arg;
 
-    if (c->o.live)
+    if (c->udp_fd >= 0)
+        run_vxlan(c);
+    else if (c->o.live)
         run_live(c);
     else
         run_file(c);
@@ -216,18 +299,20 @@ int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles
     int rc;
 
     *out = NULL;
-    if (n_handles == 0 || n_handles > CAPTURE_MAX_HANDLES)
-        return dp_err_set(err, -EINVAL, "%s: %zu capture handles (1 to %d)", o->label,
-                n_handles, CAPTURE_MAX_HANDLES);
+    if ((n_handles == 0) != (o->udp_fd >= 0) || n_handles > CAPTURE_MAX_HANDLES)
+        return dp_err_set(err, -EINVAL, "%s: %zu capture handles (1 to %d, or a UDP socket)",
+                o->label, n_handles, CAPTURE_MAX_HANDLES);
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return dp_err_set(err, -ENOMEM, "out of memory");
     c->o = *o;
-    for (size_t i = 0; i < n_handles; i++) {
+    c->udp_fd = o->udp_fd;
+    for (size_t i = 0; i < DP_MAX(n_handles, (size_t)1); i++) {
         struct pkt_decoder *d = &c->dec[i];
 
-        c->h[i] = handles[i];
-        pkt_decoder_init(d, pcap_datalink(handles[i]));
+        if (i < n_handles)
+            c->h[i] = handles[i];
+        pkt_decoder_init(d, i < n_handles ? pcap_datalink(handles[i]) : DLT_EN10MB);
         d->vxlan_port = o->vxlan_port;
         d->vlan_only = o->vlan_only;
         for (size_t k = 0; k < o->n_vids && d->nvids < PKT_MAX_VIDS; k++)
@@ -243,6 +328,8 @@ int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles
     if (rc == 0)
         rc = flow_table_new(&o->flow, on_msg, c, &c->flows);
     if (rc != 0) {
+        c->n = 0; /* on failure the caller keeps its handles and socket */
+        c->udp_fd = -1;
         capture_free(c);
         return dp_err_set(err, rc, "out of memory");
     }
@@ -310,6 +397,8 @@ void capture_free(struct capture *c)
     flow_table_free(c->flows);
     for (size_t i = 0; i < c->n; i++)
         pcap_close(c->h[i]);
+    if (c->udp_fd >= 0)
+        close(c->udp_fd);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

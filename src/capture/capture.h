@@ -9,6 +9,10 @@
  *   pcap_next_ex / poll --> pkt_decode --> flow --> dp_ring --> capture_drain() --> pipeline
  *                                                      \--> wake() (uv_async_send)
  *
+ * The vxlan engine has no pcap handle: the thread reads VXLAN datagrams from a UDP socket
+ * (recvmmsg, kernel receive timestamps, kernel drops from SO_RXQ_OVFL) and decodes each one's
+ * inner Ethernet frame.
+ *
  * A live capture never waits for the loop: when the ring is full a message is dropped and
  * counted. A capture file has no deadline: the thread waits for room instead, so reading a
  * file loses nothing to a slow pipeline.
@@ -64,11 +68,13 @@ struct capture_opts {
     size_t n_vids;
     const int64_t *vnis;           /* --input-raw-vxlan-vni (negative: deny) */
     size_t n_vnis;
+    int udp_fd;                    /* vxlan engine: a bound UDP socket (taken), or -1 */
 };
 
 struct capture;
 
-/* Creates a capture over <handles> (it takes them: they are closed by capture_free). */
+/* Creates a capture over <handles> (it takes them: they are closed by capture_free), or, with
+ * no handles, over o->udp_fd (vxlan engine). On failure it takes nothing: the caller closes them. */
 int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles,
         struct capture **out, struct dp_err *err) DP_WUR;
 

@@ -207,6 +207,12 @@ static const struct flag flags[] = {
             "UDP port of the vxlan engine"),
     F("input-raw-vxlan-vni", FK_INTLIST, input_raw_vxlan_vni, NULL, GRP_RAW, FEAT_CAPTURE,
             "VXLAN VNI to accept (negative: to deny)"),
+    F("input-raw-max-conns", FK_INT, input_raw_max_conns, "100000", GRP_RAW, FEAT_CAPTURE,
+            "Connections tracked at once; the least recently active is evicted (doppel)"),
+    F("input-raw-max-ooo", FK_SIZE, input_raw_max_ooo, "256kb", GRP_RAW, FEAT_CAPTURE,
+            "Out-of-order bytes buffered per direction of a connection (doppel)"),
+    F("input-raw-memcap", FK_SIZE, input_raw_memcap, "1gb", GRP_RAW, FEAT_CAPTURE,
+            "All bytes the capture buffers: messages being cut, out-of-order segments (doppel)"),
     /* input-file */
     F("input-file", FK_LIST, input_file, NULL, GRP_FILE_IN, FEAT_READY,
             "Read .gor files: path or glob, .gz ok; |200% = twice as fast, |max = no pacing"),

@@ -64,6 +64,9 @@ struct dp_config {
     struct dp_intlist input_raw_vlan_vid;
     int64_t input_raw_vxlan_port;
     struct dp_intlist input_raw_vxlan_vni;
+    int64_t input_raw_max_conns;
+    int64_t input_raw_max_ooo;
+    int64_t input_raw_memcap;
     /* input-file */
     struct dp_strlist input_file;
     bool input_file_loop;

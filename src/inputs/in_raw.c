@@ -1,9 +1,12 @@
 #include "inputs/in_raw.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "capture/pcap_live.h"
@@ -112,6 +115,48 @@ static int open_live(struct in_raw *r, const struct dp_config *cfg, pcap_t **h, 
     return n;
 }
 
+/*
+ * The vxlan engine's socket: UDP on every address (IPv4 and IPv6) at --input-raw-vxlan-port,
+ * as GoReplay (traffic mirroring sends from the network). Kernel receive timestamps and drop
+ * counts are asked for; the receive buffer is --input-raw-buffer-size or 64 MiB.
+ */
+static int open_vxlan(struct in_raw *r, const struct dp_config *cfg, int *fd_out,
+        struct dp_err *err)
+{
+    struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+    int one = 1;
+    int zero = 0;
+    int rcvbuf = cfg->input_raw_buffer_size > 0 ?
+            (int)DP_MIN(cfg->input_raw_buffer_size, (int64_t)INT32_MAX) : 64 << 20;
+    int fd;
+
+    if (cfg->input_raw_vxlan_port < 1 || cfg->input_raw_vxlan_port > 65535)
+        return dp_err_set(err, -EINVAL, "--input-raw-vxlan-port %lld: must be 1 to 65535",
+                (long long)cfg->input_raw_vxlan_port);
+    sa.sin6_port = htons((uint16_t)cfg->input_raw_vxlan_port);
+    fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dp_err_set(err, -errno, "--input-raw %s: vxlan socket: %s", r->pl->addr,
+                strerror(errno));
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+    /* FORCE passes net.core.rmem_max as root; otherwise the kernel caps it there */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int e = errno;
+
+        close(fd);
+        return dp_err_set(err, -e, "--input-raw-engine vxlan: cannot listen on UDP port %lld: "
+                "%s", (long long)cfg->input_raw_vxlan_port, strerror(e));
+    }
+    dp_log(DP_LOG_INFO, DP_LOG_INPUT, "plugin=%s event=listen engine=vxlan udp_port=%lld",
+            r->pl->label, (long long)cfg->input_raw_vxlan_port);
+    *fd_out = fd;
+    return 0;
+}
+
 static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp_err *err)
 {
     const char *engine = cfg->input_raw_engine != NULL ? cfg->input_raw_engine : "libpcap";
@@ -119,21 +164,25 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     pcap_t *h[CAPTURE_MAX_HANDLES];
     struct in_raw *r;
     bool file_engine = strcmp(engine, "pcap_file") == 0;
+    bool vxlan_engine = strcmp(engine, "vxlan") == 0;
+    int udp_fd = -1;
     struct capture_opts co;
     int n;
     int rc;
 
-    if (!file_engine && strcmp(engine, "libpcap") != 0 && strcmp(engine, "raw_socket") != 0 &&
-            strcmp(engine, "af_packet") != 0) {
-        if (strcmp(engine, "vxlan") == 0)
-            return dp_err_set(err, -ENOTSUP, "--input-raw-engine vxlan is not implemented yet "
-                    "(VXLAN inside captures is decoded: capture the UDP port with libpcap)");
+    if (!file_engine && !vxlan_engine && strcmp(engine, "libpcap") != 0 &&
+            strcmp(engine, "raw_socket") != 0 && strcmp(engine, "af_packet") != 0)
         return dp_err_set(err, -EINVAL, "--input-raw-engine %s: unknown engine (libpcap, "
                 "raw_socket, af_packet, pcap_file, vxlan)", engine);
-    }
     if (strcmp(proto, "http") != 0 && strcmp(proto, "binary") != 0)
         return dp_err_set(err, -EINVAL, "--input-raw-protocol %s: unknown (http or binary)",
                 proto);
+    if (cfg->input_raw_max_conns < 1 || cfg->input_raw_max_conns > 100000000)
+        return dp_err_set(err, -EINVAL, "--input-raw-max-conns %lld: must be 1 to 100000000",
+                (long long)cfg->input_raw_max_conns);
+    if (cfg->input_raw_memcap < 1024 * 1024)
+        return dp_err_set(err, -EINVAL, "--input-raw-memcap %lld: must be at least 1mb",
+                (long long)cfg->input_raw_memcap);
     if (cfg->input_raw_realip_header != NULL && cfg->input_raw_realip_header[0] != '\0' &&
             !http_is_token(cfg->input_raw_realip_header, strlen(cfg->input_raw_realip_header)))
         return dp_err_set(err, -EINVAL, "--input-raw-realip-header \"%s\": not a header name "
@@ -147,7 +196,14 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     if (rc != 0)
         return rc;
     r->live = r->addr.kind != RAW_ADDR_FILE;
-    n = r->live ? open_live(r, cfg, h, DP_ARRAY_LEN(h), err) : open_file(r, cfg, h, err);
+    if (vxlan_engine && !r->live)
+        return dp_err_set(err, -EINVAL, "--input-raw %s: the vxlan engine listens on UDP; it "
+                "reads no file (a capture file's VXLAN traffic is decoded by pcap_file)",
+                pl->addr);
+    if (vxlan_engine)
+        n = open_vxlan(r, cfg, &udp_fd, err);
+    else
+        n = r->live ? open_live(r, cfg, h, DP_ARRAY_LEN(h), err) : open_file(r, cfg, h, err);
     if (n < 0)
         return n;
     memset(&co, 0, sizeof(co));
@@ -159,9 +215,9 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
         co.flow.realip_header = cfg->input_raw_realip_header;
         co.flow.realip_header_len = strlen(cfg->input_raw_realip_header);
     }
-    co.flow.max_flows = 100000;
-    co.flow.max_ooo = 256 * 1024;
-    co.flow.memcap = (size_t)1 << 30;
+    co.flow.max_flows = (size_t)cfg->input_raw_max_conns;
+    co.flow.max_ooo = (size_t)cfg->input_raw_max_ooo;
+    co.flow.memcap = (size_t)cfg->input_raw_memcap;
     co.flow.expire_ns = cfg->input_raw_expire_ns > 0 ? cfg->input_raw_expire_ns : 1000000000;
     co.flow.is_server_port = r->addr.n_ports > 0 ? port_ok : NULL;
     co.flow.port_ctx = &r->addr;
@@ -176,10 +232,13 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     co.n_vids = cfg->input_raw_vlan_vid.n;
     co.vnis = cfg->input_raw_vxlan_vni.v;
     co.n_vnis = cfg->input_raw_vxlan_vni.n;
+    co.udp_fd = udp_fd;
     rc = capture_new(&co, h, (size_t)n, &r->cap, err);
-    if (rc != 0) { /* capture_new closed nothing: close the handles here */
+    if (rc != 0) { /* capture_new took nothing: close the handles here */
         for (int i = 0; i < n; i++)
             pcap_close(h[i]);
+        if (udp_fd >= 0)
+            close(udp_fd);
         return rc;
     }
     return 0;
