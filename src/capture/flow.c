@@ -183,7 +183,7 @@ static void list_append(struct flow_table *t, struct conn *c)
 
 static bool budget_take(struct flow_table *t, size_t n)
 {
-    if (t->buffered + n > t->o.memcap) {
+    if (t->buffered > t->o.memcap || n > t->o.memcap - t->buffered) {
         t->ctr[FLOW_MEMCAP]++;
         return false;
     }
@@ -237,18 +237,19 @@ static size_t builder_len(const struct builder *b)
 /* Makes room for <want> payload bytes, within the budget. False when it could not. */
 static bool builder_grow(struct flow_table *t, struct builder *b, size_t want)
 {
-    size_t have = b->m != NULL ? dp_msg_payload_cap(b->m) : 0;
     struct dp_msg *g;
 
-    if (!budget_take(t, want - have))
+    DP_BUG_ON(b->charged != (b->m != NULL ? dp_msg_payload_cap(b->m) : 0));
+    if (want <= b->charged)
+        return true;
+    if (!budget_take(t, want - b->charged))
         return false;
+    budget_give(t, want - b->charged); /* charged below for what is really allocated */
     g = b->m != NULL ? dp_msg_grow(b->m, want) : dp_msg_reserve(want);
-    budget_give(t, want - have);
     if (g == NULL)
         return false;
     b->m = g;
-    /* charge what was really allocated (size classes round up) */
-    t->buffered += dp_msg_payload_cap(g) - DP_MIN(b->charged, dp_msg_payload_cap(g));
+    t->buffered += dp_msg_payload_cap(g) - b->charged; /* size classes round up */
     b->charged = dp_msg_payload_cap(g);
     return true;
 }
