@@ -245,23 +245,25 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
 }
 
 /*
- * Pushes up to <max> messages from the ring. A capture file pauses when the outputs are full
- * (its thread then waits on the full ring: nothing is lost); a live capture pushes on and the
- * pipeline counts what the outputs cannot take.
+ * Pushes up to <max> messages from the ring; returns how many. A capture file pauses when the
+ * outputs are full (its thread then waits on the full ring: nothing is lost); a live capture
+ * pushes on and the pipeline counts what the outputs cannot take.
  */
-static void raw_drain(struct in_raw *r, size_t max)
+static size_t raw_drain(struct in_raw *r, size_t max)
 {
     struct dp_msg *m;
+    size_t n = 0;
 
-    for (; max > 0; max--) {
+    for (; n < max; n++) {
         if (!r->live && !r->pl->closing && !dp_pipeline_writable(r->pl)) {
             r->pl->paused = true; /* dp_output_writable_again() resumes us */
-            return;
+            break;
         }
         if (capture_drain(r->cap, &m, 1) == 0)
-            return;
+            break;
         dp_pipeline_push(r->pl, m);
     }
+    return n;
 }
 
 static void wake_loop(void *ctx)
@@ -273,16 +275,20 @@ static void on_async(uv_async_t *a)
 {
     struct in_raw *r = a->data;
 
+    size_t n;
+
     if (r->pl->closing)
         return;
-    raw_drain(r, DRAIN_BATCH);
+    n = raw_drain(r, DRAIN_BATCH);
     if (capture_finished(r->cap)) {
         if (!r->done) {
             r->done = true;
             dp_input_done(r->pl);
         }
-    } else if (!r->pl->paused) {
-        uv_async_send(a); /* more may be waiting: continue after other work */
+    } else if (n == DRAIN_BATCH && !r->pl->paused) {
+        /* more may be waiting: continue after other work. Otherwise the ring is empty and
+         * the capture thread wakes us when it pushes again. */
+        uv_async_send(a);
     }
 }
 
