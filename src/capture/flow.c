@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "capture/tcp_reasm.h"
+#include "core/selfconn.h"
 #include "http/http_frame.h"
 #include "http/http_head.h"
 
@@ -31,6 +32,7 @@ const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
     [FLOW_MEMCAP] = "memcap_hits",
     [FLOW_TUNNELS] = "tunnels",
     [FLOW_REALIP_SKIPPED] = "realip_skipped",
+    [FLOW_SELF_CONNS] = "self_conns",
 };
 
 #define PENDING_MAX 64    /* requests awaiting their response, per connection */
@@ -91,6 +93,7 @@ struct conn {
     uint32_t same_ack;
     bool have_req_ack;
     bool tunnel;
+    bool self;   /* one of doppel's own connections (core/selfconn): nothing is cut from it */
     bool gapped; /* a gap was seen: pair responses by sequence numbers, not only by order */
     bool reordered; /* the capture went back in time on this connection */
     /* the packet being processed */
@@ -245,7 +248,7 @@ static bool builder_grow(struct flow_table *t, struct builder *b, size_t want)
     if (!budget_take(t, want - b->charged))
         return false;
     budget_give(t, want - b->charged); /* charged below for what is really allocated */
-    g = b->m != NULL ? dp_msg_grow(b->m, want) : dp_msg_reserve(want);
+    g = b->m != NULL ? dp_msg_grow(b->m, want) : dp_msg_reserve(DP_MSG_META_ROOM, want);
     if (g == NULL)
         return false;
     b->m = g;
@@ -345,7 +348,7 @@ static void emit_builder(struct flow_table *t, struct conn *c, unsigned di, enum
         builder_done(t, b);
         return;
     }
-    m = b->m != NULL ? b->m : dp_msg_reserve(0);
+    m = b->m != NULL ? b->m : dp_msg_reserve(DP_MSG_META_ROOM, 0);
     b->m = NULL; /* the message leaves the table: so does its charge */
     budget_give(t, b->charged);
     b->charged = 0;
@@ -637,8 +640,19 @@ static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const
 static void on_data(void *ctx, const uint8_t *p, size_t n)
 {
     struct flow_table *t = ctx;
-    uint32_t seq = t->cur->d[t->cur_dir].st.next_seq; /* tcp_reasm moves it after the call */
+    struct conn *c = t->cur;
+    uint32_t seq = c->d[t->cur_dir].st.next_seq; /* tcp_reasm moves it after the call */
 
+    /* doppel registers its connections before it writes to them: asking at every delivery
+     * (one atomic load) catches them before their first message */
+    if (!c->self && !t->o.capture_self && dp_selfconn_has(c->cport, c->sport)) {
+        c->self = true;
+        t->ctr[FLOW_SELF_CONNS]++;
+    }
+    if (c->self) {
+        t->ctr[FLOW_BYTES_SKIPPED] += n;
+        return;
+    }
     if (t->o.binary)
         binary_data(t, t->cur, t->cur_dir, p, n, seq);
     else

@@ -54,6 +54,7 @@ struct flow_opts {
     int64_t expire_ns;      /* a connection idle this long is flushed and forgotten */
     const char *realip_header; /* --input-raw-realip-header: set in requests to the client IP */
     size_t realip_header_len;
+    bool capture_self;      /* also cut doppel's own connections (core/selfconn): tests only */
     flow_is_server_port_fn *is_server_port; /* NULL: decide by SYN or by payload */
     void *port_ctx;
 };
@@ -79,6 +80,7 @@ enum flow_ctr {
     FLOW_MEMCAP,        /* times the memory budget was hit */
     FLOW_TUNNELS,       /* connections that switched protocols (101, CONNECT) */
     FLOW_REALIP_SKIPPED, /* requests without a whole head to set --input-raw-realip-header in */
+    FLOW_SELF_CONNS,    /* doppel's own replay connections seen, and skipped */
     FLOW_CTR_COUNT
 };
 extern const char *const flow_ctr_names[FLOW_CTR_COUNT];

@@ -48,6 +48,7 @@ enum flag_feature {
 static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_READY] = true,
     [FEAT_CAPTURE] = true,
+    [FEAT_HTTP_OUT] = true,
 };
 
 /* Features doppel will not build: their flags say "not supported", not "not yet". */

@@ -158,15 +158,16 @@ struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_le
     return m;
 }
 
-struct dp_msg *dp_msg_reserve(size_t payload_cap)
+struct dp_msg *dp_msg_reserve(size_t meta_room, size_t payload_cap)
 {
     struct dp_msg *m;
 
-    if (payload_cap > SIZE_MAX - sizeof(*m) - DP_MSG_META_ROOM)
+    DP_BUG_ON(meta_room > DP_MSG_META_MAX);
+    if (payload_cap > SIZE_MAX - sizeof(*m) - meta_room)
         return NULL;
-    m = dp_msg_alloc(DP_MSG_META_ROOM + payload_cap);
+    m = dp_msg_alloc(meta_room + payload_cap);
     if (m != NULL)
-        m->meta_off = DP_MSG_META_ROOM;
+        m->meta_off = (uint16_t)meta_room;
     return m;
 }
 
@@ -193,22 +194,36 @@ struct dp_msg *dp_msg_grow(struct dp_msg *m, size_t payload_cap)
     return n;
 }
 
-void dp_msg_set_meta(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id, size_t id_len,
-        int64_t ts_ns, int64_t latency_ns)
+void dp_msg_set_meta_ext(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id,
+        size_t id_len, int64_t ts_ns, int64_t latency_ns, const uint8_t *extra, size_t extra_len)
 {
     char tail[48];
     size_t tail_len = meta_tail(tail, ts_ns, latency_ns);
     size_t start = (size_t)m->meta_off + m->meta_len; /* the payload's offset */
-    size_t meta_len = 2 + id_len + tail_len;
+    size_t meta_len = 2 + id_len + tail_len + (extra_len > 0 ? 1 + extra_len : 0);
+    uint8_t *p;
 
     DP_BUG_ON(meta_len > start);
     m->meta_off = (uint16_t)(start - meta_len);
-    m->meta_len = (uint16_t)write_meta(m->buf + m->meta_off, type, id, id_len, tail, tail_len);
+    p = m->buf + m->meta_off;
+    write_meta(p, type, id, id_len, tail, tail_len);
+    if (extra_len > 0) { /* " EXTRA" goes before the LF */
+        p[2 + id_len + tail_len - 1] = ' ';
+        memcpy(p + 2 + id_len + tail_len, extra, extra_len);
+        p[meta_len - 1] = '\n';
+    }
+    m->meta_len = (uint16_t)meta_len;
     m->type = (uint8_t)type;
     m->id_off = 2;
     m->id_len = (uint16_t)id_len;
     m->ts_ns = ts_ns;
     m->latency_ns = latency_ns;
+}
+
+void dp_msg_set_meta(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id, size_t id_len,
+        int64_t ts_ns, int64_t latency_ns)
+{
+    dp_msg_set_meta_ext(m, type, id, id_len, ts_ns, latency_ns, NULL, 0);
 }
 
 static void fill(uint8_t *dst, const uint8_t *src, size_t n)

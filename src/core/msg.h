@@ -94,15 +94,16 @@ struct dp_msg *dp_msg_alloc(size_t cap) DP_WUR;
 struct dp_msg *dp_msg_new(enum dp_msg_type type, const uint8_t *id, size_t id_len, int64_t ts_ns,
         int64_t latency_ns, const uint8_t *payload, size_t len) DP_WUR;
 
-/* Room dp_msg_reserve() leaves for the meta line: "T ", a 24-byte id, two int64s, spaces, LF. */
+/* Room for a meta line "T ID TS LAT\n" with an id up to 24 bytes: two int64s, spaces, LF. */
 #define DP_MSG_META_ROOM 72
 
 /*
- * A message with no meta line yet, DP_MSG_META_ROOM bytes of room for one, and room for at
- * least <payload_cap> payload bytes: the caller writes the payload at dp_msg_payload(), sets
- * len, and calls dp_msg_set_meta() before handing it on. NULL on ENOMEM.
+ * A message with no meta line yet, <meta_room> bytes of room for one (DP_MSG_META_ROOM, plus
+ * the length of any extra field), and room for at least <payload_cap> payload bytes: the caller
+ * writes the payload at dp_msg_payload(), sets len, and calls dp_msg_set_meta() before handing
+ * it on. NULL on ENOMEM.
  */
-struct dp_msg *dp_msg_reserve(size_t payload_cap) DP_WUR;
+struct dp_msg *dp_msg_reserve(size_t meta_room, size_t payload_cap) DP_WUR;
 
 /*
  * Makes room for <payload_cap> payload bytes in <m>, which must have one reference. Returns the
@@ -116,6 +117,11 @@ struct dp_msg *dp_msg_grow(struct dp_msg *m, size_t payload_cap) DP_WUR;
  */
 void dp_msg_set_meta(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id, size_t id_len,
         int64_t ts_ns, int64_t latency_ns);
+
+/* The same with a fifth field, "TYPE ID TS LATENCY EXTRA\n" (<extra> without spaces or LF).
+ * Readers that take 4 fields (GoReplay's, ours) ignore it. */
+void dp_msg_set_meta_ext(struct dp_msg *m, enum dp_msg_type type, const uint8_t *id,
+        size_t id_len, int64_t ts_ns, int64_t latency_ns, const uint8_t *extra, size_t extra_len);
 
 /*
  * Replaces payload bytes [off, off + del) of *<mp> with <ins, ins_len> (off + del <= len).

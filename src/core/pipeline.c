@@ -474,7 +474,7 @@ static void on_stats(uv_timer_t *t)
 
 /* ---- stats ---- */
 
-static void plugin_line(struct dp_plugin *pl, FILE *f, const char *tag)
+void dp_plugin_print_stats(struct dp_plugin *pl, FILE *f, const char *tag)
 {
     struct dp_statbuf sb = { .len = 0 };
     int first = pl->in != NULL ? DP_IN_RECEIVED : DP_OUT_ACCEPTED;
@@ -493,9 +493,9 @@ static void plugin_line(struct dp_plugin *pl, FILE *f, const char *tag)
 void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
 {
     for (unsigned i = 0; i < p->n_in; i++)
-        plugin_line(p->inputs[i], f, tag);
+        dp_plugin_print_stats(p->inputs[i], f, tag);
     for (unsigned i = 0; i < p->n_out; i++)
-        plugin_line(p->outputs[i], f, tag);
+        dp_plugin_print_stats(p->outputs[i], f, tag);
     fflush(f);
 }
 

@@ -52,6 +52,9 @@ void dp_plugin_closed(struct dp_plugin *pl);
 /* Any plugin: a fatal error; doppel shuts down and exits with status 1. */
 void dp_pipeline_fail(struct dp_plugin *pl, const char *fmt, ...) DP_PRINTF(2, 3);
 
+/* Writes <pl>'s line ("doppel: <tag> <label> key=value ...") to <f>. */
+void dp_plugin_print_stats(struct dp_plugin *pl, FILE *f, const char *tag);
+
 /* Writes one line per plugin ("<tag> <label> key=value ...") to <f>. */
 void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag);
 

@@ -10,6 +10,7 @@
 #include "inputs/in_file.h"
 #include "inputs/in_raw.h"
 #include "outputs/out_file.h"
+#include "outputs/out_http.h"
 #include "outputs/out_null.h"
 #include "outputs/out_stdout.h"
 
@@ -23,6 +24,7 @@ const struct dp_registry_entry dp_registry[] = {
     { NULL, &out_stdout_ops, BOOL(output_stdout) },
     { NULL, &out_null_ops, BOOL(output_null) },
     { NULL, &out_file_ops, LIST(output_file) },
+    { NULL, &out_http_ops, LIST(output_http) },
 };
 
 const size_t dp_registry_len = DP_ARRAY_LEN(dp_registry);

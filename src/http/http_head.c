@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/common.h"
+
 static bool is_ows(uint8_t c)
 {
     return c == ' ' || c == '\t';
@@ -55,6 +57,22 @@ size_t http_head_start_end(const uint8_t *p, size_t len)
         if (content_len(p, off, lf) > 0)
             return lf + 1;
         off = lf + 1; /* an empty line before the start line (RFC 9112 §2.2) */
+    }
+    return 0;
+}
+
+size_t http_head_len(const uint8_t *p, size_t len)
+{
+    size_t off = http_head_start_end(p, len);
+
+    while (off > 0 && off < len) {
+        size_t lf = line_lf(p, len, off);
+
+        if (lf == len)
+            return 0;
+        if (content_len(p, off, lf) == 0)
+            return lf + 1;
+        off = lf + 1;
     }
     return 0;
 }
@@ -121,6 +139,58 @@ int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const c
         memcpy(q + name_len, ": ", 2);
         memcpy(q + name_len + 2, value, value_len);
         memcpy(q + name_len + 2 + value_len, "\r\n", 2);
+    }
+    return rc;
+}
+
+int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len)
+{
+    struct http_field f;
+    int removed = 0;
+
+    while (http_head_find(dp_msg_payload(*mp), (*mp)->len, name, name_len, &f)) {
+        const uint8_t *p = dp_msg_payload(*mp);
+        size_t end = f.line_off + f.line_len;
+        int rc;
+
+        while (end < (*mp)->len && is_ows(p[end])) /* obs-fold continuation lines */
+            end = DP_MIN(line_lf(p, (*mp)->len, end) + 1, (*mp)->len);
+        rc = dp_msg_splice(mp, f.line_off, end - f.line_off, NULL, 0);
+        if (rc != 0)
+            return rc;
+        removed++;
+    }
+    return removed;
+}
+
+int http_head_set_target(struct dp_msg **mp, const char *method, size_t method_len,
+        const char *target, size_t target_len)
+{
+    const uint8_t *p = dp_msg_payload(*mp);
+    size_t end = http_head_start_end(p, (*mp)->len);
+    size_t start = 0;
+    const uint8_t *sp1;
+    const uint8_t *sp2;
+    int rc;
+
+    if (end == 0)
+        return -EINVAL;
+    while (p[start] == '\r' || p[start] == '\n') /* leading empty lines */
+        start++;
+    sp1 = memchr(p + start, ' ', end - start);
+    if (sp1 == NULL || sp1 == p + start)
+        return -EINVAL;
+    sp2 = memchr(sp1 + 1, ' ', (size_t)(p + end - (sp1 + 1)));
+    if (sp2 == NULL)
+        return -EINVAL;
+    {
+        size_t m_len = (size_t)(sp1 - (p + start)); /* offsets first: a splice may move p */
+        size_t t_off = (size_t)(sp1 + 1 - p);
+        size_t t_len = (size_t)(sp2 - (sp1 + 1));
+
+        rc = dp_msg_splice(mp, t_off, t_len, (const uint8_t *)target, target_len);
+        if (rc == 0 && method != NULL)
+            rc = dp_msg_splice(mp, start, m_len, (const uint8_t *)method, method_len);
     }
     return rc;
 }

@@ -34,6 +34,10 @@ bool http_is_token(const char *p, size_t len);
  * line is within <p, len>. */
 size_t http_head_start_end(const uint8_t *p, size_t len);
 
+/* Offset just past the blank line that ends the head (the body starts there), or 0 when the
+ * head does not end within <p, len>. */
+size_t http_head_len(const uint8_t *p, size_t len);
+
 /* Finds the first field named <name, name_len> in the head of <p, len>. True and *<f> filled,
  * or false. */
 bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_len,
@@ -47,5 +51,15 @@ bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_
  */
 int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const char *value,
         size_t value_len) DP_WUR;
+
+/* Removes every field named <name> (with its obs-fold continuation lines) from the head of
+ * *<mp>. Returns how many were removed, or -ENOMEM. */
+int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len) DP_WUR;
+
+/* Replaces the request-target of the request in *<mp> with <target>, and its method with
+ * <method> when that is not NULL. 0; -EINVAL when the start line is not "METHOD SP target SP
+ * version"; -ENOMEM. */
+int http_head_set_target(struct dp_msg **mp, const char *method, size_t method_len,
+        const char *target, size_t target_len) DP_WUR;
 
 #endif

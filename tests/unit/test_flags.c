@@ -706,10 +706,6 @@ static void test_flags_unready_features(void **state)
         const char *const argv[5];
         const char *msg;
     } cases[] = {
-        { { "--input-dummy", "0", "--output-http", "http://staging:8080", NULL },
-          "--output-http: HTTP replay (--output-http) is not implemented yet" },
-        { { "--output-http-workers", "0", NULL }, "--output-http-workers: " },
-        { { "--output-http-timeout", "1s", NULL }, "--output-http-timeout: HTTP replay" },
         { { "--http-allow-url", "^/api", NULL },
           "--http-allow-url: HTTP filters and rewrites are not implemented yet" },
         { { "--middleware", "./mw", NULL }, "--middleware: middleware is not implemented yet" },
@@ -742,8 +738,8 @@ static void test_flags_unready_features(void **state)
     assert_int_equal(r.res, DP_FLAGS_RUN);
     done(&r);
     /* ...but set to true it fails. */
-    RUN(&r, "--output-http-skip-verify=true");
-    expect_error(&r, -ENOTSUP, "--output-http-skip-verify: HTTP replay");
+    RUN(&r, "--output-tcp-secure=true");
+    expect_error(&r, -ENOTSUP, "--output-tcp-secure: the doppel-to-doppel TCP link");
     done(&r);
 }
 

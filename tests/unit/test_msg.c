@@ -463,7 +463,7 @@ static void test_msg_reserve_grow_set_meta(void **state)
     size_t len = 0;
 
     (void)state;
-    m = dp_msg_reserve(16);
+    m = dp_msg_reserve(DP_MSG_META_ROOM, 16);
     assert_non_null(m);
     assert_int_equal(m->meta_len, 0);
     assert_true(dp_msg_payload_cap(m) >= 16);
@@ -502,7 +502,7 @@ static void test_msg_reserve_grow_set_meta(void **state)
 
 static void test_msg_grow_keeps_small(void **state)
 {
-    struct dp_msg *m = dp_msg_reserve(0);
+    struct dp_msg *m = dp_msg_reserve(DP_MSG_META_ROOM, 0);
 
     (void)state;
     assert_non_null(m);
