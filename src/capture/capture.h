@@ -85,6 +85,10 @@ int capture_start(struct capture *c, capture_wake_fn *wake, void *wake_ctx,
 /* Loop side: takes up to <max> messages (their references) into <out>; returns the count. */
 size_t capture_drain(struct capture *c, struct dp_msg **out, size_t max);
 
+/* Loop side, after capture_drain() found the ring empty: the thread wakes the loop at its next
+ * message. True when a message came in meanwhile: drain again (no wake-up will come for it). */
+bool capture_wait(struct capture *c);
+
 /* True when the thread has ended (end of file, error or stop) and the ring is empty. */
 bool capture_finished(struct capture *c);
 

@@ -48,6 +48,7 @@ struct builder {
     struct dp_msg *m; /* NULL until the first byte */
     size_t charged;   /* bytes of m charged to the memory budget */
     bool active;
+    bool sized;     /* grown once to the whole message, its head having told the length */
     bool truncated;
     bool incomplete;
     int64_t first_ts;
@@ -575,6 +576,16 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
         rc = http_frame_feed(&d->fr, p, n, &used);
         if (used > n)
             used = n;
+        if (!d->b.sized && http_frame_info(&d->fr)->head_len > 0) {
+            /* the head is complete: room for the whole message at once, not by doublings */
+            const struct http_frame_info *fi = http_frame_info(&d->fr);
+            uint64_t whole = fi->head_len +
+                    (fi->body_kind == HTTP_BODY_LENGTH ? fi->content_length : 0);
+
+            d->b.sized = true;
+            if (whole > builder_len(&d->b) + used)
+                (void)builder_grow(t, &d->b, (size_t)DP_MIN(whole, (uint64_t)t->o.max_msg));
+        }
         builder_append(t, &d->b, p, used);
         p += used;
         n -= used;

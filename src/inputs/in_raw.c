@@ -285,9 +285,9 @@ static void on_async(uv_async_t *a)
             r->done = true;
             dp_input_done(r->pl);
         }
-    } else if (n == DRAIN_BATCH && !r->pl->paused) {
-        /* more may be waiting: continue after other work. Otherwise the ring is empty and
-         * the capture thread wakes us when it pushes again. */
+    } else if (!r->pl->paused && (n == DRAIN_BATCH || capture_wait(r->cap))) {
+        /* more is waiting: continue after other work. Otherwise the ring is empty and the
+         * capture thread wakes us when it pushes again. */
         uv_async_send(a);
     }
 }
