@@ -51,9 +51,9 @@ def summary(stderr, tag="summary"):
 def check_invariants(stats):
     """DESIGN.md §6: every message has exactly one fate."""
     for label, c in stats.items():
-        if label.startswith("input-"):
+        if "received" in c:  # inputs, and outputs' feedback ("output-http#0:responses")
             assert c["received"] == c["emitted"] + c["filtered"] + c["dropped_limit"], (label, c)
-        elif label.startswith("output-"):
+        elif "accepted" in c:
             fates = (c["delivered"] + c["failed"] + c["dropped_limit"] + c["dropped_queue"] +
                      c["dropped_stopped"] + c["pending"])
             assert c["accepted"] == fates, (label, c)
