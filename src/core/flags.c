@@ -49,6 +49,7 @@ static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_READY] = true,
     [FEAT_CAPTURE] = true,
     [FEAT_HTTP_OUT] = true,
+    [FEAT_MODIFY] = true,
 };
 
 /* Features doppel will not build: their flags say "not supported", not "not yet". */

@@ -10,6 +10,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/registry.h"
+#include "modify/modifier.h"
+#include "modify/prettify.h"
 
 const char *const dp_ctr_names[DP_CTR_COUNT] = {
     [DP_IN_RECEIVED] = "received",
@@ -54,6 +56,8 @@ struct dp_pipeline {
     uv_signal_t sigterm;
     uv_timer_t stats_timer;
     uv_timer_t exit_timer;
+    struct dp_modifier *mod;  /* --http-* (NULL: none) */
+    uint64_t pretty[DP_PRETTY_CTR_COUNT];
 };
 
 void dp_statbuf_add(struct dp_statbuf *sb, const char *fmt, ...)
@@ -170,6 +174,9 @@ int dp_pipeline_new(const struct dp_config *cfg, struct dp_pipeline **out, struc
         return dp_err_set(err, -ENOMEM, "out of memory");
     p->cfg = cfg;
     *out = p;
+    rc = dp_modifier_new(cfg, &p->mod, err);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < dp_registry_len; i++) {
         const struct dp_registry_entry *e = &dp_registry[i];
         const char *field = (const char *)cfg + e->off;
@@ -229,6 +236,7 @@ void dp_pipeline_free(struct dp_pipeline *p)
     }
     free(p->inputs);
     free(p->outputs);
+    dp_modifier_free(p->mod);
     free(p);
 }
 
@@ -274,6 +282,15 @@ void dp_pipeline_push(struct dp_plugin *in, struct dp_msg *msg)
         dp_msg_unref(msg);
         return;
     }
+    /* GoReplay's order: modifiers (requests; the responses of dropped requests), then
+     * --prettify-http */
+    if (p->mod != NULL && !dp_modifier_apply(p->mod, &msg, dp_mono_ns())) {
+        in->ctr[DP_IN_FILTERED]++;
+        dp_msg_unref(msg);
+        return;
+    }
+    if (p->cfg->prettify_http)
+        dp_prettify(&msg, cap, p->pretty);
     msg->input = in->index;
     msg->seq = p->seq++;
     in->ctr[DP_IN_EMITTED]++;
@@ -496,6 +513,16 @@ void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
         dp_plugin_print_stats(p->inputs[i], f, tag);
     for (unsigned i = 0; i < p->n_out; i++)
         dp_plugin_print_stats(p->outputs[i], f, tag);
+    if (p->mod != NULL || p->cfg->prettify_http) {
+        struct dp_statbuf sb = { .len = 0 };
+
+        dp_statbuf_add(&sb, "doppel: %s modifiers", tag);
+        for (int c = 0; p->mod != NULL && c < DP_MOD_CTR_COUNT; c++)
+            dp_statbuf_add(&sb, " %s=%" PRIu64, dp_mod_ctr_names[c], dp_modifier_ctr(p->mod)[c]);
+        for (int c = 0; p->cfg->prettify_http && c < DP_PRETTY_CTR_COUNT; c++)
+            dp_statbuf_add(&sb, " %s=%" PRIu64, dp_pretty_ctr_names[c], p->pretty[c]);
+        fprintf(f, "%s\n", sb.buf);
+    }
     fflush(f);
 }
 

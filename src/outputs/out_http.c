@@ -1052,6 +1052,11 @@ static int http_open(struct dp_plugin *pl, const struct dp_config *cfg, struct d
             (size_t)cfg->output_http_response_buffer : (size_t)cfg->copy_buffer_size;
     o->track = cfg->output_http_track_response;
     o->original_host = cfg->http_original_host;
+    /* GoReplay: --http-set-header "Host: x" (spelled so) keeps the Host it set */
+    for (uint32_t i = 0; i < cfg->http_set_header.n; i++) {
+        if (strncmp(cfg->http_set_header.v[i], "Host:", 5) == 0)
+            o->original_host = true;
+    }
     o->drain_ms = to_ms(cfg->drain_timeout_ns, 5000);
     o->stats_period_ms = cfg->output_http_stats ? (uint64_t)DP_MAX(cfg->output_http_stats_ms,
                                                                    (int64_t)100) : 0;

@@ -1,0 +1,854 @@
+#include "modify/modifier.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "http/http_head.h"
+
+const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
+    [DP_MOD_SEEN] = "seen",
+    [DP_MOD_NOT_REQUEST] = "not_request",
+    [DP_MOD_DROP_METHOD] = "dropped_method",
+    [DP_MOD_DROP_URL] = "dropped_url",
+    [DP_MOD_DROP_HEADER] = "dropped_header",
+    [DP_MOD_DROP_AUTH] = "dropped_auth",
+    [DP_MOD_DROP_HASH] = "dropped_hash",
+    [DP_MOD_DROP_RESPONSE] = "dropped_response",
+    [DP_MOD_REWRITTEN] = "rewritten",
+    [DP_MOD_NOMEM] = "nomem",
+};
+
+#define IDSET_SLOTS  65536u          /* ids of dropped requests remembered */
+#define IDSET_PROBES 8
+#define IDSET_TTL_NS (60 * 1000000000LL) /* GoReplay's 60 s */
+
+struct rx {
+    pcre2_code *code;
+    pcre2_match_data *md;
+};
+
+/* A rule: a name (header or param), a regex, a value or replacement, a percentage. */
+struct rule {
+    char *name;
+    size_t name_len;
+    struct rx rx;
+    char *text;      /* set-header/set-param value, rewrite replacement */
+    size_t text_len;
+    uint32_t percent;
+};
+
+struct rules {
+    struct rule *v;
+    size_t n;
+};
+
+struct idslot {
+    uint64_t h;
+    int64_t expires;
+};
+
+struct dp_modifier {
+    const struct dp_strlist *methods;
+    struct rules set_header, set_param, allow_url, disallow_url, allow_header, disallow_header,
+            basic_auth, header_limiter, param_limiter, rewrite_url, rewrite_header;
+    struct idslot *dropped; /* IDSET_SLOTS */
+    uint64_t ctr[DP_MOD_CTR_COUNT];
+    /* scratch for a new request-target */
+    uint8_t *buf;
+    size_t buf_cap;
+};
+
+uint32_t dp_fnv32a(const uint8_t *p, size_t n)
+{
+    uint32_t h = 0x811c9dc5u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x01000193u;
+    return h;
+}
+
+/* ---- settings ---- */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Go's strings.TrimSpace on [*s, *s + *n). */
+static void trim(const char **s, size_t *n)
+{
+    while (*n > 0 && is_space(**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_space((*s)[*n - 1]))
+        (*n)--;
+}
+
+static int rx_compile(struct rx *r, const char *flag, const char *pat, size_t len,
+        struct dp_err *err)
+{
+    int ecode;
+    PCRE2_SIZE eoff;
+
+    r->code = pcre2_compile((PCRE2_SPTR)pat, len, 0, &ecode, &eoff, NULL);
+    if (r->code == NULL) {
+        PCRE2_UCHAR msg[256];
+
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        return dp_err_set(err, -EINVAL, "--%s: bad regular expression \"%.*s\" at offset %zu: %s",
+                flag, (int)len, pat, (size_t)eoff, (const char *)msg);
+    }
+    (void)pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    r->md = pcre2_match_data_create_from_pattern(r->code, NULL);
+    return r->md != NULL ? 0 : dp_err_set(err, -ENOMEM, "out of memory");
+}
+
+/* Any match of <r> in <p, n>: 0 no, 1 yes; the offsets are in r->md. */
+static bool rx_match(struct rx *r, const uint8_t *p, size_t n, size_t start)
+{
+    return pcre2_match(r->code, (PCRE2_SPTR)p, n, start, 0, r->md, NULL) >= 0;
+}
+
+static void rx_free(struct rx *r)
+{
+    pcre2_match_data_free(r->md);
+    pcre2_code_free(r->code);
+}
+
+/* Parses a percentage "NN%" (Go's ParseInt base 0: 0x1f, 010) or the legacy "a/b". */
+static int parse_percent(const char *flag, const char *v, size_t n, uint32_t *out,
+        struct dp_err *err)
+{
+    char tmp[64];
+    char *end;
+
+    if (n == 0 || n >= sizeof(tmp))
+        goto bad;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    if (tmp[n - 1] == '%') {
+        long long p;
+
+        tmp[n - 1] = '\0';
+        p = strtoll(tmp, &end, 0);
+        if (end == tmp || *end != '\0' || p < 0)
+            goto bad;
+        *out = p > 100 ? 100 : (uint32_t)p;
+        return 0;
+    }
+    {
+        char *slash = strchr(tmp, '/');
+        long long a;
+        long long b;
+
+        if (slash == NULL)
+            goto bad;
+        *slash = '\0';
+        a = strtoll(tmp, &end, 10);
+        if (end == tmp || *end != '\0')
+            goto bad;
+        b = strtoll(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || b <= 0 || a < 0)
+            goto bad;
+        *out = (uint32_t)((double)a / (double)b * 100.0);
+        return 0;
+    }
+bad:
+    return dp_err_set(err, -EINVAL, "--%s \"%s\": the limit must be \"NN%%\" or \"a/b\"", flag,
+            v);
+}
+
+enum rule_kind {
+    RK_SET_HEADER,     /* "Name: value" */
+    RK_SET_PARAM,      /* "name=value" */
+    RK_REGEX,          /* "regex" */
+    RK_HEADER_REGEX,   /* "Name:regex" (the regex trimmed, the name not) */
+    RK_LIMITER,        /* "name:NN%" */
+    RK_REWRITE_URL,    /* "regex:replacement" */
+    RK_REWRITE_HEADER, /* "Name: regex,replacement" */
+};
+
+static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, const char *v,
+        struct dp_err *err)
+{
+    size_t len = strlen(v);
+    const char *sep = memchr(v, kind == RK_SET_PARAM ? '=' : ':', len);
+    const char *a = v;
+    size_t an = sep != NULL ? (size_t)(sep - v) : len;
+    const char *b = sep != NULL ? sep + 1 : v + len;
+    size_t bn = sep != NULL ? len - an - 1 : 0;
+
+    if (kind == RK_REGEX)
+        return rx_compile(&r->rx, flag, v, len, err);
+    if (sep == NULL)
+        return dp_err_set(err, -EINVAL, "--%s \"%s\": expected %s", flag, v,
+                kind == RK_SET_PARAM ? "name=value" :
+                kind == RK_SET_HEADER ? "\"Name: value\"" :
+                kind == RK_REWRITE_URL ? "regex:replacement" :
+                kind == RK_REWRITE_HEADER ? "\"Name: regex,replacement\"" :
+                kind == RK_LIMITER ? "name:NN%" : "Name:regex");
+    switch (kind) {
+    case RK_SET_HEADER:
+        trim(&a, &an);
+        trim(&b, &bn);
+        if (!http_is_token(a, an))
+            return dp_err_set(err, -EINVAL, "--%s \"%s\": \"%.*s\" is not a header name", flag,
+                    v, (int)an, a);
+        break;
+    case RK_SET_PARAM:
+        if (an == 0)
+            return dp_err_set(err, -EINVAL, "--%s \"%s\": empty parameter name", flag, v);
+        break;
+    case RK_HEADER_REGEX:
+        trim(&b, &bn);
+        if (rx_compile(&r->rx, flag, b, bn, err) != 0)
+            return -EINVAL;
+        b = NULL;
+        break;
+    case RK_LIMITER:
+        if (parse_percent(flag, b, bn, &r->percent, err) != 0)
+            return -EINVAL;
+        b = NULL;
+        break;
+    case RK_REWRITE_URL:
+        if (rx_compile(&r->rx, flag, a, an, err) != 0)
+            return -EINVAL;
+        break;
+    case RK_REWRITE_HEADER: {
+        const char *comma;
+
+        trim(&b, &bn);
+        comma = memchr(b, ',', bn);
+        if (comma == NULL)
+            return dp_err_set(err, -EINVAL, "--%s \"%s\": expected \"Name: regex,replacement\"",
+                    flag, v);
+        if (rx_compile(&r->rx, flag, b, (size_t)(comma - b), err) != 0)
+            return -EINVAL;
+        bn -= (size_t)(comma + 1 - b);
+        b = comma + 1;
+        break;
+    }
+    case RK_REGEX:
+        break;
+    }
+    r->name = dup_n(a, an);
+    r->name_len = an;
+    if (b != NULL) {
+        r->text = dup_n(b, bn);
+        r->text_len = bn;
+    }
+    if (r->name == NULL || (b != NULL && r->text == NULL))
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int rules_parse(struct rules *rs, const struct dp_strlist *l, enum rule_kind kind,
+        const char *flag, struct dp_err *err)
+{
+    if (l->n == 0)
+        return 0;
+    rs->v = calloc(l->n, sizeof(*rs->v));
+    if (rs->v == NULL)
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < l->n; i++) {
+        int rc = rule_parse(&rs->v[i], kind, flag, l->v[i], err);
+
+        rs->n = i + 1;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void rules_free(struct rules *rs)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->v[i].rx.code != NULL)
+            rx_free(&rs->v[i].rx);
+        free(rs->v[i].name);
+        free(rs->v[i].text);
+    }
+    free(rs->v);
+}
+
+int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struct dp_err *err)
+{
+    struct dp_modifier *m;
+    int rc = 0;
+
+    *out = NULL;
+    if (cfg->http_allow_method.n + cfg->http_set_header.n + cfg->http_set_param.n +
+                    cfg->http_allow_url.n + cfg->http_disallow_url.n + cfg->http_allow_header.n +
+                    cfg->http_disallow_header.n + cfg->http_basic_auth_filter.n +
+                    cfg->http_header_limiter.n + cfg->http_param_limiter.n +
+                    cfg->http_rewrite_url.n + cfg->http_rewrite_header.n == 0)
+        return 0;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    m->methods = &cfg->http_allow_method;
+    m->dropped = calloc(IDSET_SLOTS, sizeof(*m->dropped));
+    if (m->dropped == NULL)
+        rc = dp_err_set(err, -ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = rules_parse(&m->set_header, &cfg->http_set_header, RK_SET_HEADER, "http-set-header",
+                err);
+    if (rc == 0)
+        rc = rules_parse(&m->set_param, &cfg->http_set_param, RK_SET_PARAM, "http-set-param",
+                err);
+    if (rc == 0)
+        rc = rules_parse(&m->allow_url, &cfg->http_allow_url, RK_REGEX, "http-allow-url", err);
+    if (rc == 0)
+        rc = rules_parse(&m->disallow_url, &cfg->http_disallow_url, RK_REGEX,
+                "http-disallow-url", err);
+    if (rc == 0)
+        rc = rules_parse(&m->allow_header, &cfg->http_allow_header, RK_HEADER_REGEX,
+                "http-allow-header", err);
+    if (rc == 0)
+        rc = rules_parse(&m->disallow_header, &cfg->http_disallow_header, RK_HEADER_REGEX,
+                "http-disallow-header", err);
+    if (rc == 0)
+        rc = rules_parse(&m->basic_auth, &cfg->http_basic_auth_filter, RK_REGEX,
+                "http-basic-auth-filter", err);
+    if (rc == 0)
+        rc = rules_parse(&m->header_limiter, &cfg->http_header_limiter, RK_LIMITER,
+                "http-header-limiter", err);
+    if (rc == 0)
+        rc = rules_parse(&m->param_limiter, &cfg->http_param_limiter, RK_LIMITER,
+                "http-param-limiter", err);
+    if (rc == 0)
+        rc = rules_parse(&m->rewrite_url, &cfg->http_rewrite_url, RK_REWRITE_URL,
+                "http-rewrite-url", err);
+    if (rc == 0)
+        rc = rules_parse(&m->rewrite_header, &cfg->http_rewrite_header, RK_REWRITE_HEADER,
+                "http-rewrite-header", err);
+    if (rc != 0) {
+        dp_modifier_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void dp_modifier_free(struct dp_modifier *m)
+{
+    if (m == NULL)
+        return;
+    rules_free(&m->set_header);
+    rules_free(&m->set_param);
+    rules_free(&m->allow_url);
+    rules_free(&m->disallow_url);
+    rules_free(&m->allow_header);
+    rules_free(&m->disallow_header);
+    rules_free(&m->basic_auth);
+    rules_free(&m->header_limiter);
+    rules_free(&m->param_limiter);
+    rules_free(&m->rewrite_url);
+    rules_free(&m->rewrite_header);
+    free(m->dropped);
+    free(m->buf);
+    free(m);
+}
+
+const uint64_t *dp_modifier_ctr(const struct dp_modifier *m)
+{
+    return m->ctr;
+}
+
+/* ---- the ids of dropped requests ---- */
+
+static uint64_t id_hash(struct dp_bytes id)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < id.len; i++)
+        h = (h ^ id.ptr[i]) * 0x100000001b3ull;
+    return h | 1; /* 0 marks a free slot */
+}
+
+static void idset_add(struct dp_modifier *m, struct dp_bytes id, int64_t now)
+{
+    uint64_t h = id_hash(id);
+    struct idslot *victim = NULL;
+
+    for (unsigned i = 0; i < IDSET_PROBES; i++) {
+        struct idslot *s = &m->dropped[(h + i) & (IDSET_SLOTS - 1)];
+
+        if (s->h == 0 || s->h == h || s->expires <= now) {
+            victim = s;
+            break;
+        }
+        if (victim == NULL || s->expires < victim->expires)
+            victim = s; /* full: the oldest goes */
+    }
+    victim->h = h;
+    victim->expires = now + IDSET_TTL_NS;
+}
+
+/* True (and forgotten) when <id> was dropped in the last 60 s. */
+static bool idset_take(struct dp_modifier *m, struct dp_bytes id, int64_t now)
+{
+    uint64_t h = id_hash(id);
+
+    for (unsigned i = 0; i < IDSET_PROBES; i++) {
+        struct idslot *s = &m->dropped[(h + i) & (IDSET_SLOTS - 1)];
+
+        if (s->h == h && s->expires > now) {
+            s->h = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- the request line ---- */
+
+struct reqline {
+    size_t start;     /* the method's offset (after leading empty lines) */
+    size_t method_len;
+    size_t target_off;
+    size_t target_len;
+};
+
+/* "METHOD SP target SP HTTP/x.y" at the start of <p, n>. */
+static bool reqline_parse(const uint8_t *p, size_t n, struct reqline *rl)
+{
+    size_t end = http_head_start_end(p, n);
+    size_t s = 0;
+    const uint8_t *sp1;
+    const uint8_t *sp2;
+
+    if (end == 0)
+        return false;
+    while (p[s] == '\r' || p[s] == '\n')
+        s++;
+    sp1 = memchr(p + s, ' ', end - s);
+    if (sp1 == NULL || sp1 == p + s)
+        return false;
+    sp2 = memchr(sp1 + 1, ' ', (size_t)(p + end - (sp1 + 1)));
+    if (sp2 == NULL || sp2 == sp1 + 1 || (size_t)(p + end - (sp2 + 1)) < 5 ||
+            memcmp(sp2 + 1, "HTTP/", 5) != 0)
+        return false;
+    rl->start = s;
+    rl->method_len = (size_t)(sp1 - (p + s));
+    rl->target_off = (size_t)(sp1 + 1 - p);
+    rl->target_len = (size_t)(sp2 - (sp1 + 1));
+    return true;
+}
+
+/* The value of the first field <name> (empty when missing). */
+static struct dp_bytes header(struct dp_msg *msg, const char *name, size_t name_len)
+{
+    const uint8_t *p = dp_msg_payload(msg);
+    struct http_field f;
+
+    if (!http_head_find(p, msg->len, name, name_len, &f))
+        return (struct dp_bytes){ NULL, 0 };
+    return (struct dp_bytes){ p + f.value_off, f.value_len };
+}
+
+/* ---- building a new request-target in m->buf ---- */
+
+static bool buf_reserve(struct dp_modifier *m, size_t n)
+{
+    if (n <= m->buf_cap)
+        return true;
+    {
+        size_t cap = DP_MAX(n, 2 * m->buf_cap);
+        uint8_t *b = realloc(m->buf, cap);
+
+        if (b == NULL)
+            return false;
+        m->buf = b;
+        m->buf_cap = cap;
+    }
+    return true;
+}
+
+static bool buf_put(struct dp_modifier *m, size_t *len, const void *p, size_t n)
+{
+    if (*len > SIZE_MAX - n || !buf_reserve(m, *len + n))
+        return false;
+    if (n > 0)
+        memcpy(m->buf + *len, p, n);
+    *len += n;
+    return true;
+}
+
+/* Go's regexp.Expand of <tpl> for the match in <r>'s match data over <subj>. */
+static bool expand(struct dp_modifier *m, size_t *len, struct rx *r, const uint8_t *subj,
+        const char *tpl, size_t tn)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+    uint32_t groups = pcre2_get_ovector_count(r->md);
+
+    for (size_t i = 0; i < tn; i++) {
+        size_t j;
+        size_t name_off;
+        size_t name_len;
+        bool braces = false;
+        long group = -1;
+
+        if (tpl[i] != '$') {
+            if (!buf_put(m, len, tpl + i, 1))
+                return false;
+            continue;
+        }
+        if (i + 1 < tn && tpl[i + 1] == '$') {
+            if (!buf_put(m, len, "$", 1))
+                return false;
+            i++;
+            continue;
+        }
+        j = i + 1;
+        if (j < tn && tpl[j] == '{') {
+            braces = true;
+            j++;
+        }
+        name_off = j;
+        while (j < tn && (tpl[j] == '_' || (tpl[j] >= '0' && tpl[j] <= '9') ||
+                                 ((tpl[j] | 32) >= 'a' && (tpl[j] | 32) <= 'z')))
+            j++;
+        name_len = j - name_off;
+        if (name_len == 0 || (braces && (j >= tn || tpl[j] != '}'))) {
+            if (!buf_put(m, len, "$", 1)) /* malformed: a literal '$' */
+                return false;
+            continue;
+        }
+        if (braces)
+            j++;
+        {
+            char name[64];
+            size_t k = 0;
+
+            while (k < name_len && tpl[name_off + k] >= '0' && tpl[name_off + k] <= '9')
+                k++;
+            if (k == name_len && name_len < 9) {
+                group = 0;
+                for (k = 0; k < name_len; k++)
+                    group = group * 10 + (tpl[name_off + k] - '0');
+            } else if (name_len < sizeof(name)) {
+                memcpy(name, tpl + name_off, name_len);
+                name[name_len] = '\0';
+                group = pcre2_substring_number_from_name(r->code, (PCRE2_SPTR)name);
+            }
+        }
+        if (group >= 0 && (uint32_t)group < groups && ov[2 * group] != PCRE2_UNSET &&
+                !buf_put(m, len, subj + ov[2 * group], ov[2 * group + 1] - ov[2 * group]))
+            return false;
+        i = j - 1;
+    }
+    return true;
+}
+
+/* Go's regexp.ReplaceAll(<subj>, <tpl>) into m->buf; the result's length in *out_len. */
+static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj, size_t n,
+        const char *tpl, size_t tn, size_t *out_len)
+{
+    size_t len = 0;
+    size_t last_end = 0;
+    size_t pos = 0;
+
+    while (pos <= n && rx_match(r, subj, n, pos)) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+        size_t a0 = ov[0];
+        size_t a1 = ov[1];
+
+        if (!buf_put(m, &len, subj + last_end, a0 - last_end))
+            return false;
+        /* no replacement for an empty match right after another match */
+        if ((a1 > last_end || a0 == 0) && !expand(m, &len, r, subj, tpl, tn))
+            return false;
+        last_end = a1;
+        pos = pos + 1 > a1 ? pos + 1 : a1; /* always advance at least one byte */
+    }
+    if (!buf_put(m, &len, subj + last_end, n - last_end))
+        return false;
+    *out_len = len;
+    return true;
+}
+
+/* GoReplay's SetPathParam: replace the value of "&name=" or "?name=" in the target, or
+ * append "?name=value" / "&name=value". The new target goes to m->buf. */
+static bool set_param(struct dp_modifier *m, const uint8_t *t, size_t tn, const struct rule *r,
+        size_t *out_len)
+{
+    size_t len = 0;
+    size_t at = SIZE_MAX;
+
+    for (int pass = 0; pass < 2 && at == SIZE_MAX; pass++) {
+        char c = pass == 0 ? '&' : '?';
+
+        for (size_t i = 0; i + 1 + r->name_len + 1 <= tn; i++) {
+            if (t[i] == c && memcmp(t + i + 1, r->name, r->name_len) == 0 &&
+                    t[i + 1 + r->name_len] == '=') {
+                at = i + 1 + r->name_len + 1;
+                break;
+            }
+        }
+    }
+    if (at != SIZE_MAX) {
+        const uint8_t *amp = memchr(t + at, '&', tn - at);
+        size_t vend = amp != NULL ? (size_t)(amp - t) : tn;
+
+        if (!buf_put(m, &len, t, at) || !buf_put(m, &len, r->text, r->text_len) ||
+                !buf_put(m, &len, t + vend, tn - vend))
+            return false;
+    } else if (!buf_put(m, &len, t, tn) ||
+            !buf_put(m, &len, memchr(t, '?', tn) != NULL ? "&" : "?", 1) ||
+            !buf_put(m, &len, r->name, r->name_len) || !buf_put(m, &len, "=", 1) ||
+            !buf_put(m, &len, r->text, r->text_len)) {
+        return false;
+    }
+    *out_len = len;
+    return true;
+}
+
+/* The raw value of query parameter <name> in the target, as GoReplay's PathParam. */
+static struct dp_bytes path_param(const uint8_t *t, size_t tn, const char *name, size_t nn)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        char c = pass == 0 ? '?' : '&';
+
+        for (size_t i = 0; i + 1 + nn + 1 <= tn; i++) {
+            if (t[i] == c && memcmp(t + i + 1, name, nn) == 0 && t[i + 1 + nn] == '=') {
+                size_t at = i + 1 + nn + 1;
+                const uint8_t *amp = memchr(t + at, '&', tn - at);
+
+                return (struct dp_bytes){ t + at, amp != NULL ? (size_t)(amp - t) - at : tn - at };
+            }
+        }
+    }
+    return (struct dp_bytes){ NULL, 0 };
+}
+
+/* Standard base64, as Go's DecodeString: a partial result on error. */
+static size_t b64_decode(const uint8_t *in, size_t n, uint8_t *out)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = in[i];
+        int v;
+
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else
+            break; /* '=' padding or garbage: what was decoded so far */
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+/* ---- the modifier ---- */
+
+static bool set_target(struct dp_modifier *m, struct dp_msg **mp, size_t len)
+{
+    if (http_head_set_target(mp, NULL, 0, (const char *)m->buf, len) != 0) {
+        m->ctr[DP_MOD_NOMEM]++;
+        return false;
+    }
+    return true;
+}
+
+static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
+{
+    struct reqline rl;
+    const uint8_t *p = dp_msg_payload(*mp);
+    bool changed = false;
+
+    m->ctr[DP_MOD_SEEN]++;
+    if (!reqline_parse(p, (*mp)->len, &rl)) {
+        m->ctr[DP_MOD_NOT_REQUEST]++;
+        return true;
+    }
+    /* 1 allow-method */
+    if (m->methods->n > 0) {
+        bool ok = false;
+
+        for (uint32_t i = 0; i < m->methods->n && !ok; i++)
+            ok = strlen(m->methods->v[i]) == rl.method_len &&
+                    memcmp(m->methods->v[i], p + rl.start, rl.method_len) == 0;
+        if (!ok) {
+            m->ctr[DP_MOD_DROP_METHOD]++;
+            return false;
+        }
+    }
+    /* 2 set-header */
+    for (size_t i = 0; i < m->set_header.n; i++) {
+        const struct rule *r = &m->set_header.v[i];
+
+        if (http_head_set(mp, r->name, r->name_len, r->text, r->text_len) != 0)
+            m->ctr[DP_MOD_NOMEM]++;
+        else
+            changed = true;
+    }
+    /* 3 set-param */
+    for (size_t i = 0; i < m->set_param.n; i++) {
+        size_t len;
+
+        p = dp_msg_payload(*mp);
+        if (!reqline_parse(p, (*mp)->len, &rl))
+            break;
+        if (set_param(m, p + rl.target_off, rl.target_len, &m->set_param.v[i], &len) &&
+                set_target(m, mp, len))
+            changed = true;
+    }
+    p = dp_msg_payload(*mp);
+    if (!reqline_parse(p, (*mp)->len, &rl))
+        return true;
+    /* 4 allow-url, 5 disallow-url: on the target as written */
+    if (m->allow_url.n > 0) {
+        bool ok = false;
+
+        for (size_t i = 0; i < m->allow_url.n && !ok; i++)
+            ok = rx_match(&m->allow_url.v[i].rx, p + rl.target_off, rl.target_len, 0);
+        if (!ok) {
+            m->ctr[DP_MOD_DROP_URL]++;
+            return false;
+        }
+    }
+    for (size_t i = 0; i < m->disallow_url.n; i++) {
+        if (rx_match(&m->disallow_url.v[i].rx, p + rl.target_off, rl.target_len, 0)) {
+            m->ctr[DP_MOD_DROP_URL]++;
+            return false;
+        }
+    }
+    /* 6 allow-header: every rule must match a present, non-empty value */
+    for (size_t i = 0; i < m->allow_header.n; i++) {
+        struct rule *r = &m->allow_header.v[i];
+        struct dp_bytes v = header(*mp, r->name, r->name_len);
+
+        if (v.len == 0 || !rx_match(&r->rx, v.ptr, v.len, 0)) {
+            m->ctr[DP_MOD_DROP_HEADER]++;
+            return false;
+        }
+    }
+    /* 7 disallow-header */
+    for (size_t i = 0; i < m->disallow_header.n; i++) {
+        struct rule *r = &m->disallow_header.v[i];
+        struct dp_bytes v = header(*mp, r->name, r->name_len);
+
+        if (v.len > 0 && rx_match(&r->rx, v.ptr, v.len, 0)) {
+            m->ctr[DP_MOD_DROP_HEADER]++;
+            return false;
+        }
+    }
+    /* 8 basic-auth-filter: only on "Basic " credentials */
+    if (m->basic_auth.n > 0) {
+        struct dp_bytes v = header(*mp, "Authorization", 13);
+
+        if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
+            uint8_t dec[768];
+            size_t dn = b64_decode(v.ptr + 6, DP_MIN(v.len - 6, (size_t)1024), dec);
+
+            for (size_t i = 0; i < m->basic_auth.n; i++) {
+                if (!rx_match(&m->basic_auth.v[i].rx, dec, dn, 0)) {
+                    m->ctr[DP_MOD_DROP_AUTH]++;
+                    return false;
+                }
+            }
+        }
+    }
+    /* 9 header-limiter, 10 param-limiter */
+    for (size_t i = 0; i < m->header_limiter.n; i++) {
+        const struct rule *r = &m->header_limiter.v[i];
+        struct dp_bytes v = header(*mp, r->name, r->name_len);
+
+        if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
+            m->ctr[DP_MOD_DROP_HASH]++;
+            return false;
+        }
+    }
+    for (size_t i = 0; i < m->param_limiter.n; i++) {
+        const struct rule *r = &m->param_limiter.v[i];
+        struct dp_bytes v = path_param(p + rl.target_off, rl.target_len, r->name, r->name_len);
+
+        if (v.ptr != NULL && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
+            m->ctr[DP_MOD_DROP_HASH]++;
+            return false;
+        }
+    }
+    /* 11 rewrite-url: the first rule that matches */
+    for (size_t i = 0; i < m->rewrite_url.n; i++) {
+        struct rule *r = &m->rewrite_url.v[i];
+        size_t len;
+
+        if (!rx_match(&r->rx, p + rl.target_off, rl.target_len, 0))
+            continue;
+        if (replace_all(m, &r->rx, p + rl.target_off, rl.target_len, r->text, r->text_len,
+                    &len) &&
+                set_target(m, mp, len))
+            changed = true;
+        break;
+    }
+    /* 12 rewrite-header: every rule (GoReplay stops at the first missing header) */
+    for (size_t i = 0; i < m->rewrite_header.n; i++) {
+        struct rule *r = &m->rewrite_header.v[i];
+        struct dp_bytes v = header(*mp, r->name, r->name_len);
+        size_t len;
+
+        if (v.len == 0 || !rx_match(&r->rx, v.ptr, v.len, 0))
+            continue;
+        if (!replace_all(m, &r->rx, v.ptr, v.len, r->text, r->text_len, &len) ||
+                http_head_set(mp, r->name, r->name_len, (const char *)m->buf, len) != 0) {
+            m->ctr[DP_MOD_NOMEM]++;
+            continue;
+        }
+        changed = true;
+    }
+    if (changed)
+        m->ctr[DP_MOD_REWRITTEN]++;
+    return true;
+}
+
+bool dp_modifier_apply(struct dp_modifier *m, struct dp_msg **mp, int64_t now_ns)
+{
+    struct dp_msg *msg = *mp;
+
+    if (msg->type == DP_MSG_RESPONSE || msg->type == DP_MSG_REPLAY) {
+        if (idset_take(m, dp_msg_id(msg), now_ns)) {
+            m->ctr[DP_MOD_DROP_RESPONSE]++;
+            return false;
+        }
+        return true;
+    }
+    if (msg->type != DP_MSG_REQUEST)
+        return true;
+    if (apply_request(m, mp))
+        return true;
+    idset_add(m, dp_msg_id(*mp), now_ns);
+    return false;
+}
