@@ -34,7 +34,7 @@ else
 WARN += -Wlogical-op -Wduplicated-cond -Wduplicated-branches
 endif
 
-PKGS     := libuv zlib libpcap openssl libpcre2-8
+PKGS     := libuv zlib libpcap openssl libpcre2-8 lua5.4
 PKG_CF   := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS += -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' -Isrc
