@@ -74,6 +74,8 @@ struct dp_config {
     bool input_file_dry_run;
     int64_t input_file_max_wait_ns;
     /* input-tcp */
+    struct dp_strlist input_spop;
+    const char *input_spop_message;
     struct dp_strlist input_tcp;
     bool input_tcp_secure;
     const char *input_tcp_certificate;
