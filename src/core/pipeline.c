@@ -48,6 +48,7 @@ struct dp_pipeline {
     unsigned handles_open;
     enum pipe_state state;
     bool in_close_loop;
+    bool inputs_finished; /* the run ends because every input is exhausted */
     int status;
     int signals;
     uint64_t seq;
@@ -451,7 +452,13 @@ void dp_input_done(struct dp_plugin *in)
         if (!p->inputs[i]->done)
             return;
     }
+    p->inputs_finished = true;
     pipeline_stop(p, "inputs-finished");
+}
+
+bool dp_pipeline_inputs_finished(const struct dp_plugin *pl)
+{
+    return pl->pipe->inputs_finished;
 }
 
 void dp_pipeline_fail(struct dp_plugin *pl, const char *fmt, ...)

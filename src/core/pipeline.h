@@ -37,6 +37,11 @@ bool dp_pipeline_writable(struct dp_plugin *in);
 /* Inputs: the input has nothing more to give. When all inputs are done, doppel shuts down. */
 void dp_input_done(struct dp_plugin *in);
 
+/* True when the shutdown under way is the natural end of the run (every input exhausted), not
+ * a signal, --exit-after or an error: outputs then drain all they hold while they make progress
+ * (--drain-timeout bounds the time without progress). */
+bool dp_pipeline_inputs_finished(const struct dp_plugin *pl);
+
 /* Outputs: drained after a refusal; paused inputs resume. */
 void dp_output_writable_again(struct dp_plugin *out);
 

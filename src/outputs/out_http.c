@@ -114,10 +114,10 @@ struct out_http {
     size_t resp_cap;
     bool track;
     bool original_host;
-    /* the queue: a ring of requests; room for workers more, so a retry always fits in front */
+    /* the queue: a ring of requests */
     struct dp_msg **q;
     size_t q_cap;            /* --output-http-queue-len */
-    size_t q_room;           /* q_cap + workers */
+    size_t q_room;           /* its allocation (q_cap) */
     size_t q_head;
     size_t q_len;
     bool was_full;
@@ -130,6 +130,7 @@ struct out_http {
     /* shutdown */
     bool closing;
     uint64_t drain_ms;
+    bool drain_after_end;     /* the inputs ended: --drain-timeout bounds time without progress */
     uint64_t stats_period_ms; /* --output-http-stats: print this output's line that often */
     bool drain_expired;
     bool close_done;
@@ -155,6 +156,7 @@ static void conn_close(struct hconn *c);
 static void start_request(struct hconn *c, struct dp_msg *m);
 static struct hconn *conn_open(struct out_http *o, struct dp_msg *m, unsigned addr_idx);
 static void maybe_closed(struct out_http *o);
+static void on_drain_timer(uv_timer_t *t);
 
 /* Every state change goes through here, so that the busy count stays right. */
 static void set_state(struct hconn *c, enum hc_state st)
@@ -172,15 +174,6 @@ static void q_push(struct out_http *o, struct dp_msg *m)
 {
     DP_BUG_ON(o->q_len == o->q_room);
     o->q[(o->q_head + o->q_len++) % o->q_room] = m;
-}
-
-/* A retry goes first. */
-static void q_push_front(struct out_http *o, struct dp_msg *m)
-{
-    DP_BUG_ON(o->q_len == o->q_room);
-    o->q_head = (o->q_head + o->q_room - 1) % o->q_room;
-    o->q[o->q_head] = m;
-    o->q_len++;
 }
 
 static struct dp_msg *q_pop(struct out_http *o)
@@ -532,8 +525,9 @@ static struct dp_msg *redirect_request(struct hconn *c, const struct http_frame_
         o->redirects_offsite++;
         return NULL;
     }
-    to_get = fi->status <= 303 && c->method != RK_IDEMPOTENT && c->method != RK_HEAD;
-    to_get = to_get || (fi->status == 303 && c->method != RK_HEAD);
+    /* as Go's client: 301, 302 and 303 make anything but GET and HEAD a GET without body */
+    to_get = fi->status <= 303 && c->method != RK_HEAD &&
+            !(c->wire->len >= 4 && memcmp(dp_msg_payload(c->wire), "GET ", 4) == 0);
     w = dp_msg_ref(c->wire);
     rc = http_head_set_target(&w, to_get ? "GET" : NULL, 3, (const char *)t, tn);
     if (rc == 0 && to_get) { /* no body any more */
@@ -586,6 +580,8 @@ static void follow_redirect(struct hconn *c, struct dp_msg *w, bool keep)
         if (n != NULL) {
             n->wire = w;
             n->redirects = hops;
+            n->start_wall = c->start_wall; /* the chain is one exchange */
+            n->start_mono = c->start_mono;
         } else {
             dp_msg_unref(w);
         }
@@ -615,6 +611,8 @@ static void response_done(struct hconn *c, size_t extra)
     dp_msg_unref(c->msg);
     exchange_clear(c);
     uv_timer_stop(&c->timer);
+    if (o->closing && o->drain_after_end) /* progress: the drain time starts over */
+        uv_timer_start(&o->drain_timer, on_drain_timer, o->drain_ms, 0);
     if (keep)
         conn_idle(c);
     else
@@ -677,7 +675,8 @@ static void conn_lost(struct hconn *c, int status)
             m->flags |= DP_MSG_RETRIED;
             o->retried++;
             conn_close(c);
-            q_push_front(o, m);
+            /* on a new connection: an idle one may have been closed by the server too */
+            conn_open(o, m, o->good_addr);
             dispatch(o);
             return;
         }
@@ -852,7 +851,8 @@ static void on_connect(uv_connect_t *req, int status)
             conn_open(o, m, c->addr_idx + 1);
             return;
         }
-        request_failed(c, status == UV_ETIMEDOUT ? HE_CONNECT_TIMEOUT : HE_REFUSED);
+        request_failed(c, status == UV_ETIMEDOUT ? HE_CONNECT_TIMEOUT :
+                        status == UV_ECONNRESET || status == UV_EPIPE ? HE_RESET : HE_REFUSED);
         conn_close(c);
         dispatch(o);
         return;
@@ -1061,7 +1061,7 @@ static int http_open(struct dp_plugin *pl, const struct dp_config *cfg, struct d
     o->stats_period_ms = cfg->output_http_stats ? (uint64_t)DP_MAX(cfg->output_http_stats_ms,
                                                                    (int64_t)100) : 0;
     o->q_cap = (size_t)cfg->output_http_queue_len;
-    o->q_room = o->q_cap + o->workers;
+    o->q_room = o->q_cap;
     o->q = calloc(o->q_room, sizeof(*o->q));
     if (o->q == NULL)
         return dp_err_set(err, -ENOMEM, "out of memory");
@@ -1189,8 +1189,8 @@ static void http_close(struct dp_plugin *pl)
 {
     struct out_http *o = pl->ctx;
 
-    o->closing = true;
-    uv_timer_stop(&o->stats_timer);
+    o->closing = true; /* the stats timer goes on: the drain may be most of the replay */
+    o->drain_after_end = dp_pipeline_inputs_finished(pl);
     uv_timer_start(&o->drain_timer, on_drain_timer, o->drain_ms, 0);
     maybe_closed(o);
 }
@@ -1204,6 +1204,7 @@ static void http_stats(struct dp_plugin *pl, struct dp_statbuf *sb)
             (unsigned long long)o->redirects, (unsigned long long)o->redirects_offsite);
     for (int i = 1; i <= 5; i++)
         dp_statbuf_add(sb, " %dxx=%llu", i, (unsigned long long)o->status[i]);
+    dp_statbuf_add(sb, " status_other=%llu", (unsigned long long)o->status[0]);
     for (int i = 0; i < HE_COUNT; i++)
         dp_statbuf_add(sb, " %s=%llu", http_err_names[i], (unsigned long long)o->err[i]);
     dp_statbuf_add(sb, " resp_truncated=%llu inflight=%u queue=%zu conns=%u conns_opened=%llu",

@@ -728,9 +728,6 @@ def test_redirects(tmp_path, rec_factory):
     assert not [r for r in raws if r.startswith(b"GET /final") and b"Content-Length" in r]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: 301/302 keep PUT/DELETE/OPTIONS and their body (redirect_request treats "
-    "RK_IDEMPOTENT like GET)"))
 def test_redirects_methods(tmp_path, rec_factory):
     """As Go's client (the comment in out_http.c says so too): 301/302/303 turn any method other
     than GET/HEAD into a GET without body, PUT and DELETE included; HEAD stays HEAD."""
@@ -775,9 +772,6 @@ def test_redirects_off_by_default(tmp_path, rec_factory):
     assert [r.target for r in rec.requests] == ["/c1"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a redirect followed on a new connection loses start_wall/start_mono: type-3 "
-    "START=0, RTT and max_us = monotonic clock"))
 def test_redirect_on_closing_connection(tmp_path, rec_factory):
     """The 3xx comes with Connection: close: the next hop goes on a new connection."""
     def h(req):
@@ -813,10 +807,7 @@ def test_server_never_answers(tmp_path, rec_factory):
     assert took < 5, took
 
 
-@pytest.mark.parametrize("say_so", [True, pytest.param(False, marks=pytest.mark.xfail(
-    strict=False, reason="bug: a retried GET can be given to another stale idle connection and "
-    "fail as err_closed (about 1 in 300, in most runs)"))],
-    ids=["connection-close", "silent-close"])
+@pytest.mark.parametrize("say_so", [True, False], ids=["connection-close", "silent-close"])
 def test_server_closes_after_each_response(tmp_path, rec_factory, say_so):
     """The server closes after every response. Said (Connection: close): a new connection per
     request. Silent: doppel may write the next GET on the closing connection (counted as
@@ -840,8 +831,6 @@ def test_server_resets_after_reading(tmp_path, rec_factory):
     assert len(rec.requests) == 10
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "bug: ECONNRESET from connect counted as err_refused (races on loopback)"))
 def test_server_resets_on_accept(tmp_path, rec_factory):
     """The server accepts and resets at once: on loopback the RST often arrives before libuv
     reports the connect, which then fails with ECONNRESET. Still a reset, not a refusal."""
@@ -880,8 +869,6 @@ def test_malformed_responses(tmp_path, rec_factory, resp):
     assert (o["delivered"], o["failed"], o["err_parse"]) == (0, 3, 3), o
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: status[0] (outside 100-599) is counted but never printed"))
 def test_status_outside_classes_counted(tmp_path, rec_factory):
     """A final status outside 100-599 is delivered; the status counters must still add up to
     the delivered count (today the "other" class is kept but never printed)."""
@@ -998,9 +985,6 @@ def test_periodic_stats(tmp_path, rec_factory):
     assert 0 < prev < 24
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: http_close stops the --output-http-stats timer while the output still "
-    "drains (a file replay that fits the queue prints nothing)"))
 def test_periodic_stats_while_draining(tmp_path, rec_factory):
     """The whole file fits in the queue: the input is done at once and the replay happens while
     the output drains. The periodic lines must go on until the output is done."""
