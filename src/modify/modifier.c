@@ -213,8 +213,18 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
                     v, (int)an, a);
         break;
     case RK_SET_PARAM:
+        trim(&a, &an);
+        trim(&b, &bn);
         if (an == 0)
             return dp_err_set(err, -EINVAL, "--%s \"%s\": empty parameter name", flag, v);
+        /* a space or control byte would break the request line (and hide it from the filters) */
+        for (size_t i = 0; i < an + bn; i++) {
+            unsigned char c = (unsigned char)(i < an ? a[i] : b[i - an]);
+
+            if (c <= ' ' || c == 0x7f)
+                return dp_err_set(err, -EINVAL, "--%s \"%s\": spaces and control characters "
+                        "are not allowed in a query parameter (percent-encode them)", flag, v);
+        }
         break;
     case RK_HEADER_REGEX:
         trim(&b, &bn);
@@ -540,7 +550,7 @@ static bool expand(struct dp_modifier *m, size_t *len, struct rx *r, const uint8
 
             while (k < name_len && tpl[name_off + k] >= '0' && tpl[name_off + k] <= '9')
                 k++;
-            if (k == name_len && name_len < 9) {
+            if (k == name_len && name_len < 9 && (name_len == 1 || tpl[name_off] != '0')) {
                 group = 0;
                 for (k = 0; k < name_len; k++)
                     group = group * 10 + (tpl[name_off + k] - '0');
@@ -556,6 +566,21 @@ static bool expand(struct dp_modifier *m, size_t *len, struct rx *r, const uint8
         i = j - 1;
     }
     return true;
+}
+
+/* Length of the UTF-8 sequence at <p> (1 for an invalid one), as Go's DecodeRune. */
+static size_t utf8_width(const uint8_t *p, size_t n)
+{
+    size_t w = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
+            (p[0] & 0xf8) == 0xf0 ? 4 : 1;
+
+    if (w > n || (w == 2 && p[0] < 0xc2))
+        return 1;
+    for (size_t i = 1; i < w; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 1;
+    }
+    return w;
 }
 
 /* Go's regexp.ReplaceAll(<subj>, <tpl>) into m->buf; the result's length in *out_len. */
@@ -577,7 +602,11 @@ static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj
         if ((a1 > last_end || a0 == 0) && !expand(m, &len, r, subj, tpl, tn))
             return false;
         last_end = a1;
-        pos = pos + 1 > a1 ? pos + 1 : a1; /* always advance at least one byte */
+        {   /* always advance at least one character (Go: one UTF-8 sequence, or a byte) */
+            size_t w = pos < n ? utf8_width(subj + pos, n - pos) : 1;
+
+            pos = pos + w > a1 ? pos + w : a1;
+        }
     }
     if (!buf_put(m, &len, subj + last_end, n - last_end))
         return false;
@@ -621,11 +650,12 @@ static bool set_param(struct dp_modifier *m, const uint8_t *t, size_t tn, const 
     return true;
 }
 
-/* The raw value of query parameter <name> in the target, as GoReplay's PathParam. */
+/* The raw value of query parameter <name> in the target, as GoReplay's PathParam: "&name="
+ * first, then "?name=". */
 static struct dp_bytes path_param(const uint8_t *t, size_t tn, const char *name, size_t nn)
 {
     for (int pass = 0; pass < 2; pass++) {
-        char c = pass == 0 ? '?' : '&';
+        char c = pass == 0 ? '&' : '?';
 
         for (size_t i = 0; i + 1 + nn + 1 <= tn; i++) {
             if (t[i] == c && memcmp(t + i + 1, name, nn) == 0 && t[i + 1 + nn] == '=') {
@@ -639,35 +669,44 @@ static struct dp_bytes path_param(const uint8_t *t, size_t tn, const char *name,
     return (struct dp_bytes){ NULL, 0 };
 }
 
-/* Standard base64, as Go's DecodeString: a partial result on error. */
+static int b64_val(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Standard base64, as Go's DecodeString on error: the bytes of the whole 4-character groups
+ * before the first bad one (a group cut short by the end of the input is bad; "xx==" and
+ * "xxx=" end the input). */
 static size_t b64_decode(const uint8_t *in, size_t n, uint8_t *out)
 {
-    uint32_t acc = 0;
-    int bits = 0;
     size_t o = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = in[i];
-        int v;
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        int v[4];
+        int pad = 0;
 
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else
-            break; /* '=' padding or garbage: what was decoded so far */
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
+        for (int k = 0; k < 4; k++) {
+            v[k] = b64_val(in[i + k]);
+            if (v[k] < 0 && in[i + k] == '=' && k >= 2)
+                pad++;
+            else if (v[k] < 0 || pad > 0)
+                return o; /* a bad character, or data after '=' */
         }
+        if (pad == 1 && v[2] < 0)
+            return o;
+        out[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+        if (pad < 2)
+            out[o++] = (uint8_t)((v[1] & 15) << 4 | v[2] >> 2);
+        if (pad == 0)
+            out[o++] = (uint8_t)((v[2] & 3) << 6 | v[3]);
+        if (pad > 0)
+            return o;
     }
     return o;
 }

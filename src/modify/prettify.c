@@ -95,8 +95,22 @@ static ssize_t gunzip(const uint8_t *p, size_t n, uint8_t **out, size_t cap)
         zs.next_out = buf + zs.total_out;
         zs.avail_out = (uInt)DP_MIN(size - zs.total_out, (size_t)UINT32_MAX);
         rc = inflate(&zs, Z_FINISH);
-        if (rc == Z_STREAM_END || (rc != Z_BUF_ERROR && rc != Z_OK) || zs.avail_out > 0)
+        if (rc == Z_STREAM_END && zs.avail_in > 0) {
+            /* another member follows (Go's reader is multistream); anything else is bad */
+            uLong done = zs.total_out;
+
+            if (inflateReset(&zs) != Z_OK) {
+                rc = Z_DATA_ERROR;
+                break;
+            }
+            zs.total_out = done;
+            continue;
+        }
+        if (rc == Z_STREAM_END || (rc != Z_BUF_ERROR && rc != Z_OK) || zs.avail_out > 0) {
+            if (rc == Z_BUF_ERROR || rc == Z_OK)
+                rc = Z_DATA_ERROR; /* truncated */
             break;
+        }
         if (size == cap) { /* full at the cap */
             rc = Z_MEM_ERROR;
             break;

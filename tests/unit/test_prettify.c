@@ -341,10 +341,10 @@ static const struct pretty_case pretty_cases[] = {
     /* Go's gzip reader is multistream: both members (RFC 1952 §2.2) */
     { "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n", "gz2:test", 0,
             "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n", "testtest", DP_PRETTY_GUNZIPPED,
-            true },
+            false },
     /* bytes after the member: Go fails (GoReplay keeps the original); kept and counted */
     { "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n", "gz+junk:test", 0, NULL, NULL,
-            DP_PRETTY_BAD_GZIP, true },
+            DP_PRETTY_BAD_GZIP, false },
 };
 
 /* The body a case asks for, in a new buffer. */
