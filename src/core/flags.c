@@ -51,6 +51,7 @@ static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_CAPTURE] = true,
     [FEAT_HTTP_OUT] = true,
     [FEAT_MODIFY] = true,
+    [FEAT_SPOP] = true,
 };
 
 /* Features doppel will not build: their flags say "not supported", not "not yet". */
@@ -162,6 +163,10 @@ static const struct flag flags[] = {
             "De-chunk and gunzip HTTP bodies, fixing Content-Length"),
     F("middleware", FK_STR, middleware, NULL, GRP_GLOBAL, FEAT_MIDDLEWARE,
             "Command that filters/rewrites messages (GoReplay's hex line protocol)"),
+    F("lua", FK_STR, lua, NULL, GRP_MODIFY, FEAT_MODIFY,
+            "Lua 5.4 script whose on_request/on_response/on_replay hooks see every message (doppel)"),
+    F("lua-drop-on-error", FK_BOOL, lua_drop_on_error, NULL, GRP_MODIFY, FEAT_MODIFY,
+            "Drop a message whose Lua hook fails, instead of passing it unchanged (doppel)"),
     F("cpuprofile", FK_STR, cpuprofile, NULL, GRP_GLOBAL, FEAT_GO_PROFILE,
             "GoReplay only: Go CPU profile"),
     F("memprofile", FK_STR, memprofile, NULL, GRP_GLOBAL, FEAT_GO_PROFILE,

@@ -36,6 +36,8 @@ struct dp_config {
     int64_t copy_buffer_size;
     bool prettify_http;
     const char *middleware;
+    const char *lua;
+    bool lua_drop_on_error;
     const char *cpuprofile;
     const char *memprofile;
     int64_t drain_timeout_ns;

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/registry.h"
+#include "modify/lua_hook.h"
 #include "modify/modifier.h"
 #include "modify/prettify.h"
 
@@ -58,6 +59,7 @@ struct dp_pipeline {
     uv_timer_t stats_timer;
     uv_timer_t exit_timer;
     struct dp_modifier *mod;  /* --http-* (NULL: none) */
+    struct dp_lua *lua;       /* --lua (NULL: none) */
     uint64_t pretty[DP_PRETTY_CTR_COUNT];
 };
 
@@ -176,6 +178,8 @@ int dp_pipeline_new(const struct dp_config *cfg, struct dp_pipeline **out, struc
     p->cfg = cfg;
     *out = p;
     rc = dp_modifier_new(cfg, &p->mod, err);
+    if (rc == 0 && cfg->lua != NULL)
+        rc = dp_lua_new(cfg->lua, cfg->lua_drop_on_error, &p->lua, err);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < dp_registry_len; i++) {
@@ -238,6 +242,7 @@ void dp_pipeline_free(struct dp_pipeline *p)
     free(p->inputs);
     free(p->outputs);
     dp_modifier_free(p->mod);
+    dp_lua_free(p->lua);
     free(p);
 }
 
@@ -292,6 +297,11 @@ void dp_pipeline_push(struct dp_plugin *in, struct dp_msg *msg)
     }
     if (p->cfg->prettify_http)
         dp_prettify(&msg, cap, p->pretty);
+    if (p->lua != NULL && !dp_lua_apply(p->lua, &msg)) {
+        in->ctr[DP_IN_FILTERED]++;
+        dp_msg_unref(msg);
+        return;
+    }
     msg->input = in->index;
     msg->seq = p->seq++;
     in->ctr[DP_IN_EMITTED]++;
@@ -520,7 +530,7 @@ void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
         dp_plugin_print_stats(p->inputs[i], f, tag);
     for (unsigned i = 0; i < p->n_out; i++)
         dp_plugin_print_stats(p->outputs[i], f, tag);
-    if (p->mod != NULL || p->cfg->prettify_http) {
+    if (p->mod != NULL || p->cfg->prettify_http || p->lua != NULL) {
         struct dp_statbuf sb = { .len = 0 };
 
         dp_statbuf_add(&sb, "doppel: %s modifiers", tag);
@@ -528,6 +538,8 @@ void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
             dp_statbuf_add(&sb, " %s=%" PRIu64, dp_mod_ctr_names[c], dp_modifier_ctr(p->mod)[c]);
         for (int c = 0; p->cfg->prettify_http && c < DP_PRETTY_CTR_COUNT; c++)
             dp_statbuf_add(&sb, " %s=%" PRIu64, dp_pretty_ctr_names[c], p->pretty[c]);
+        for (int c = 0; p->lua != NULL && c < DP_LUA_CTR_COUNT; c++)
+            dp_statbuf_add(&sb, " %s=%" PRIu64, dp_lua_ctr_names[c], dp_lua_ctr(p->lua)[c]);
         fprintf(f, "%s\n", sb.buf);
     }
     fflush(f);
