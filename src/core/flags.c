@@ -470,8 +470,9 @@ static const char *flag_suggest(const char *name, size_t len)
             best = flags[i].name;
         }
     }
-    /* A prefix of a longer flag ("--input-file-lo") is a likely typo too. */
-    if (best_d > 3) {
+    /* A prefix of a longer flag ("--input-file-lo") is a likely typo too. A suggestion must
+     * keep some of what was typed ("--" is not a typo of "--lua"). */
+    if (best_d > 3 || best_d >= len) {
         for (size_t i = 0; i < DP_ARRAY_LEN(flags); i++) {
             if (len >= 4 && strncmp(flags[i].name, name, len) == 0)
                 return flags[i].name;
