@@ -42,7 +42,7 @@ struct hexline_dec {
     hexline_msg_fn *on_msg;
     hexline_bad_fn *on_bad;
     void *ctx;
-    uint64_t line_no;  /* lines seen */
+    uint64_t line_no;  /* lines ended so far (a message's line is line_no in on_msg) */
     /* private */
     uint8_t *buf;      /* decoded bytes of the line so far */
     size_t len;
@@ -57,7 +57,10 @@ struct hexline_dec {
 void hexline_dec_init(struct hexline_dec *d, size_t max_line, hexline_msg_fn *on_msg,
         hexline_bad_fn *on_bad, void *ctx);
 
-/* Feeds <p, n> (borrowed until return). Calls on_msg / on_bad for every line that ends in it.
+/* Feeds <p, n> (borrowed until return). Calls on_msg / on_bad for every line that ends in it,
+ * and on_bad as soon as a line is known to be bad (a non-hex byte, max_line passed), once per
+ * line. Empty lines (also "\r") are skipped silently but counted in line_no. The callbacks must
+ * not feed, finish or free <d>.
  * 0, or -ENOMEM (the line being decoded is then dropped, reported as on_bad TOO_LONG). */
 int hexline_dec_feed(struct hexline_dec *d, const uint8_t *p, size_t n);
 
