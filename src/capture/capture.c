@@ -36,6 +36,8 @@ struct capture {
     struct pkt_decoder dec[CAPTURE_MAX_HANDLES];
     size_t n;
     int udp_fd;
+    struct pcap_file *file;       /* a capture file (our reader), or NULL */
+    struct bpf_program *file_bpf; /* --input-raw-bpf-filter on a file, or NULL */
     uint32_t udp_drops; /* SO_RXQ_OVFL: datagrams the kernel dropped, since the socket opened */
     struct flow_table *flows;
     struct dp_ring ring;
@@ -153,19 +155,28 @@ static void on_packet(struct capture *c, size_t hi, const struct pcap_pkthdr *ph
 
 static void run_file(struct capture *c)
 {
-    struct pcap_pkthdr *ph;
-    const u_char *data;
+    struct pcap_rec rec;
     int rc = 1;
 
     while (!atomic_load_explicit(&c->stop, memory_order_relaxed) &&
-            (rc = pcap_next_ex(c->h[0], &ph, &data)) == 1) {
-        on_packet(c, 0, ph, data);
+            (rc = pcap_file_next(c->file, &rec)) == 1) {
+        struct pcap_pkthdr ph = { .caplen = rec.caplen, .len = rec.wirelen };
+        struct pkt p;
+
+        c->ctr[CAP_PACKETS]++;
+        if (c->file_bpf != NULL && pcap_offline_filter(c->file_bpf, &ph, rec.data) == 0) {
+            c->ctr[CAP_FILTERED]++;
+            continue;
+        }
+        c->dec[0].linktype = rec.linktype; /* pcapng: interfaces may differ */
+        on_decoded(c, pkt_decode(&c->dec[0], rec.data, rec.caplen, rec.wirelen, &p), rec.ts_ns,
+                &p);
         wake(c);
     }
-    if (!atomic_load_explicit(&c->stop, memory_order_relaxed) && rc == PCAP_ERROR)
+    if (!atomic_load_explicit(&c->stop, memory_order_relaxed) && rc < 0)
         dp_log(DP_LOG_WARN, DP_LOG_INPUT,
                 "plugin=%s event=file-error error=\"%s\": the rest of the file is not read",
-                c->o.label, pcap_geterr(c->h[0]));
+                c->o.label, pcap_file_error(c->file));
 }
 
 static void on_live(u_char *user, const struct pcap_pkthdr *ph, const u_char *data)
@@ -280,12 +291,12 @@ static void *capture_main(void *arg)
 {
     struct capture *c = arg;
 
-    if (c->udp_fd >= 0)
-        run_vxlan(c);
-    else if (c->o.live)
-        run_live(c);
-    else
+    if (c->file != NULL)
         run_file(c);
+    else if (c->udp_fd >= 0)
+        run_vxlan(c);
+    else
+        run_live(c);
     flow_table_finish(c->flows);
     snapshot(c);
     atomic_store_explicit(&c->ended, true, memory_order_release);
@@ -304,20 +315,24 @@ int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles
     int rc;
 
     *out = NULL;
-    if ((n_handles == 0) != (o->udp_fd >= 0) || n_handles > CAPTURE_MAX_HANDLES)
-        return dp_err_set(err, -EINVAL, "%s: %zu capture handles (1 to %d, or a UDP socket)",
-                o->label, n_handles, CAPTURE_MAX_HANDLES);
+    if ((n_handles == 0) != (o->udp_fd >= 0 || o->file != NULL) ||
+            n_handles > CAPTURE_MAX_HANDLES)
+        return dp_err_set(err, -EINVAL, "%s: %zu capture handles (1 to %d, or a UDP socket, or "
+                "a file)", o->label, n_handles, CAPTURE_MAX_HANDLES);
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return dp_err_set(err, -ENOMEM, "out of memory");
     c->o = *o;
     c->udp_fd = o->udp_fd;
+    c->file = o->file;
+    c->file_bpf = o->file_bpf;
     for (size_t i = 0; i < DP_MAX(n_handles, (size_t)1); i++) {
         struct pkt_decoder *d = &c->dec[i];
 
         if (i < n_handles)
             c->h[i] = handles[i];
-        pkt_decoder_init(d, i < n_handles ? pcap_datalink(handles[i]) : DLT_EN10MB);
+        pkt_decoder_init(d, i < n_handles ? pcap_datalink(handles[i]) :
+                                 o->file != NULL ? pcap_file_linktype(o->file) : DLT_EN10MB);
         d->vxlan_port = o->vxlan_port;
         d->vlan_only = o->vlan_only;
         for (size_t k = 0; k < o->n_vids && d->nvids < PKT_MAX_VIDS; k++)
@@ -334,8 +349,10 @@ int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles
     if (rc == 0)
         rc = flow_table_new(&o->flow, on_msg, c, &c->flows);
     if (rc != 0) {
-        c->n = 0; /* on failure the caller keeps its handles and socket */
+        c->n = 0; /* on failure the caller keeps its handles, socket and file */
         c->udp_fd = -1;
+        c->file = NULL;
+        c->file_bpf = NULL;
         capture_free(c);
         return dp_err_set(err, rc, "out of memory");
     }
@@ -412,6 +429,11 @@ void capture_free(struct capture *c)
         pcap_close(c->h[i]);
     if (c->udp_fd >= 0)
         close(c->udp_fd);
+    pcap_file_close(c->file);
+    if (c->file_bpf != NULL) {
+        pcap_freecode(c->file_bpf);
+        free(c->file_bpf);
+    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "capture/flow.h"
+#include "capture/pcap_file.h"
 #include "capture/pkt_decode.h"
 #include "core/err.h"
 
@@ -69,12 +70,14 @@ struct capture_opts {
     const int64_t *vnis;           /* --input-raw-vxlan-vni (negative: deny) */
     size_t n_vnis;
     int udp_fd;                    /* vxlan engine: a bound UDP socket (taken), or -1 */
+    struct pcap_file *file;        /* a capture file (taken), or NULL */
+    struct bpf_program *file_bpf;  /* a compiled filter for the file (taken, malloc'd), or NULL */
 };
 
 struct capture;
 
 /* Creates a capture over <handles> (it takes them: they are closed by capture_free), or, with
- * no handles, over o->udp_fd (vxlan engine). On failure it takes nothing: the caller closes them. */
+ * no handles, over o->file (a capture file, read by capture/pcap_file) or o->udp_fd (vxlan). On failure it takes nothing: the caller closes them. */
 int capture_new(const struct capture_opts *o, pcap_t **handles, size_t n_handles,
         struct capture **out, struct dp_err *err) DP_WUR;
 

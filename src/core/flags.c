@@ -51,7 +51,7 @@ static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_CAPTURE] = true,
     [FEAT_HTTP_OUT] = true,
     [FEAT_MODIFY] = true,
-    [FEAT_SPOP] = true,
+    [FEAT_MIDDLEWARE] = true,
 };
 
 /* Features doppel will not build: their flags say "not supported", not "not yet". */
@@ -167,6 +167,8 @@ static const struct flag flags[] = {
             "Lua 5.4 script whose on_request/on_response/on_replay hooks see every message (doppel)"),
     F("lua-drop-on-error", FK_BOOL, lua_drop_on_error, NULL, GRP_MODIFY, FEAT_MODIFY,
             "Drop a message whose Lua hook fails, instead of passing it unchanged (doppel)"),
+    F("middleware-restart", FK_BOOL, middleware_restart, NULL, GRP_GLOBAL, FEAT_MIDDLEWARE,
+            "Start the middleware again when it exits, instead of stopping doppel (doppel)"),
     F("cpuprofile", FK_STR, cpuprofile, NULL, GRP_GLOBAL, FEAT_GO_PROFILE,
             "GoReplay only: Go CPU profile"),
     F("memprofile", FK_STR, memprofile, NULL, GRP_GLOBAL, FEAT_GO_PROFILE,

@@ -713,6 +713,36 @@ enum http_frame_rc http_frame_feed(struct http_frame *f, const uint8_t *p, size_
         case ST_BODY_CLOSE:
             i = len;
             continue;
+        case ST_RL_TARGET: { /* the target in bulk, up to its SP */
+            size_t room = f->max_head - f->count;
+            size_t k = 0;
+
+            n = n < room ? n : room;
+            while (k < n && is_target(p[i + k]))
+                k++;
+            f->count += (uint32_t)k;
+            i += k;
+            if (i == len)
+                continue;
+            break;
+        }
+        case ST_H_NAME: { /* a field name in bulk, up to its ':' */
+            size_t room = f->max_head - f->count;
+            size_t k = 0;
+
+            n = n < room ? n : room;
+            for (; k < n && is_tchar(p[i + k]); k++) {
+                if (f->tok_len < sizeof(f->tok))
+                    f->tok[f->tok_len++] = lower(p[i + k]);
+                else
+                    f->elem |= EL_LONG;
+            }
+            f->count += (uint32_t)k;
+            i += k;
+            if (i == len)
+                continue;
+            break;
+        }
         case ST_H_VALUE:
         case ST_SL_REASON:
         case ST_CH_EXT:

@@ -32,37 +32,44 @@ static bool port_ok(void *ctx, uint16_t port)
     return raw_addr_has_port(ctx, port);
 }
 
-static int open_file(struct in_raw *r, const struct dp_config *cfg, pcap_t **h,
-        struct dp_err *err)
+/* A capture file, read by capture/pcap_file (not libpcap: one read() buffer, no stdio copy). */
+static int open_file(struct in_raw *r, const struct dp_config *cfg, struct pcap_file **f,
+        struct bpf_program **bpf, struct dp_err *err)
 {
-    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    int lt;
+    int rc = pcap_file_open(r->addr.host, f, err);
 
-    *h = pcap_open_offline_with_tstamp_precision(r->addr.host, PCAP_TSTAMP_PRECISION_NANO, ebuf);
-    if (*h == NULL)
-        return dp_err_set(err, -EIO, "--input-raw %s: %s", r->pl->addr, ebuf);
-    if (!pkt_linktype_supported(pcap_datalink(*h))) {
-        int lt = pcap_datalink(*h);
-
-        pcap_close(*h);
+    if (rc != 0)
+        return rc;
+    lt = pcap_file_linktype(*f);
+    if (!pkt_linktype_supported(lt)) {
+        pcap_file_close(*f);
+        *f = NULL;
         return dp_err_set(err, -ENOTSUP, "--input-raw %s: link type %s (%d) is not supported",
                 r->pl->addr, pcap_datalink_val_to_name(lt) ? pcap_datalink_val_to_name(lt) : "?",
                 lt);
     }
     /* A file is filtered by the decoder (ports, VLANs), so that tagged frames count too;
-     * an explicit --input-raw-bpf-filter still applies. */
+     * an explicit --input-raw-bpf-filter still applies (pcap_offline_filter per packet). */
     if (cfg->input_raw_bpf_filter != NULL && cfg->input_raw_bpf_filter[0] != '\0') {
-        struct bpf_program prog;
+        pcap_t *dead = pcap_open_dead(lt, 262144);
 
-        if (pcap_compile(*h, &prog, cfg->input_raw_bpf_filter, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
-                pcap_setfilter(*h, &prog) != 0) {
+        *bpf = calloc(1, sizeof(**bpf));
+        if (dead == NULL || *bpf == NULL ||
+                pcap_compile(dead, *bpf, cfg->input_raw_bpf_filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
             dp_err_set(err, -EINVAL, "--input-raw-bpf-filter \"%s\": %s",
-                    cfg->input_raw_bpf_filter, pcap_geterr(*h));
-            pcap_close(*h);
+                    cfg->input_raw_bpf_filter, dead != NULL ? pcap_geterr(dead) : "out of memory");
+            if (dead != NULL)
+                pcap_close(dead);
+            free(*bpf);
+            *bpf = NULL;
+            pcap_file_close(*f);
+            *f = NULL;
             return -EINVAL;
         }
-        pcap_freecode(&prog);
+        pcap_close(dead);
     }
-    return 1;
+    return 0;
 }
 
 static int open_live(struct in_raw *r, const struct dp_config *cfg, pcap_t **h, size_t cap,
@@ -166,6 +173,8 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     bool file_engine = strcmp(engine, "pcap_file") == 0;
     bool vxlan_engine = strcmp(engine, "vxlan") == 0;
     int udp_fd = -1;
+    struct pcap_file *file = NULL;
+    struct bpf_program *bpf = NULL;
     struct capture_opts co;
     int n;
     int rc;
@@ -202,8 +211,10 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
                 pl->addr);
     if (vxlan_engine)
         n = open_vxlan(r, cfg, &udp_fd, err);
+    else if (!r->live)
+        n = open_file(r, cfg, &file, &bpf, err);
     else
-        n = r->live ? open_live(r, cfg, h, DP_ARRAY_LEN(h), err) : open_file(r, cfg, h, err);
+        n = open_live(r, cfg, h, DP_ARRAY_LEN(h), err);
     if (n < 0)
         return n;
     memset(&co, 0, sizeof(co));
@@ -233,12 +244,19 @@ static int raw_open(struct dp_plugin *pl, const struct dp_config *cfg, struct dp
     co.vnis = cfg->input_raw_vxlan_vni.v;
     co.n_vnis = cfg->input_raw_vxlan_vni.n;
     co.udp_fd = udp_fd;
+    co.file = file;
+    co.file_bpf = bpf;
     rc = capture_new(&co, h, (size_t)n, &r->cap, err);
     if (rc != 0) { /* capture_new took nothing: close the handles here */
         for (int i = 0; i < n; i++)
             pcap_close(h[i]);
         if (udp_fd >= 0)
             close(udp_fd);
+        pcap_file_close(file);
+        if (bpf != NULL) {
+            pcap_freecode(bpf);
+            free(bpf);
+        }
         return rc;
     }
     return 0;
