@@ -38,6 +38,7 @@ struct dp_config {
     const char *middleware;
     const char *lua;
     bool lua_drop_on_error;
+    bool middleware_restart;
     const char *cpuprofile;
     const char *memprofile;
     int64_t drain_timeout_ns;

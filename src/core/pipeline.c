@@ -12,6 +12,7 @@
 #include "core/registry.h"
 #include "modify/lua_hook.h"
 #include "modify/modifier.h"
+#include "modify/mw_plugin.h"
 #include "modify/prettify.h"
 
 const char *const dp_ctr_names[DP_CTR_COUNT] = {
@@ -60,6 +61,9 @@ struct dp_pipeline {
     uv_timer_t exit_timer;
     struct dp_modifier *mod;  /* --http-* (NULL: none) */
     struct dp_lua *lua;       /* --lua (NULL: none) */
+    struct dp_plugin *mw;     /* --middleware: the last of outputs[] (NULL: none) */
+    unsigned n_fan;           /* outputs that messages fan out to: all but the middleware */
+    uint64_t mw_bypassed;     /* messages that reached the outputs after the middleware closed */
     uint64_t pretty[DP_PRETTY_CTR_COUNT];
 };
 
@@ -162,7 +166,8 @@ static int feedback_add(struct dp_pipeline *p, struct dp_plugin *out, struct dp_
     pl->pipe = p;
     pl->index = p->n_in++;
     pl->ctx = pl;
-    snprintf(pl->label, sizeof(pl->label), "%.40s:responses", out->label);
+    snprintf(pl->label, sizeof(pl->label), "%.40s:%s", out->label,
+            out == p->mw ? "out" : "responses");
     out->feedback = pl;
     return 0;
 }
@@ -207,6 +212,16 @@ int dp_pipeline_new(const struct dp_config *cfg, struct dp_pipeline **out, struc
         return dp_err_set(err, -EINVAL,
                 "no output: give at least one of --output-file, --output-stdout, --output-null "
                 "(see --help)");
+    p->n_fan = p->n_out;
+    if (cfg->middleware != NULL) {
+        static const struct dp_registry_entry mw_entry = { NULL, &dp_mw_plugin_ops, 0, 0 };
+
+        rc = plugin_add(p, &mw_entry, "", 0, err); /* the command is not an address: no limiter */
+        if (rc != 0)
+            return rc;
+        p->mw = p->outputs[p->n_out - 1];
+        snprintf(p->mw->label, sizeof(p->mw->label), "middleware");
+    }
     for (unsigned i = 0; i < p->n_out; i++) {
         if (p->outputs[i]->out->feedback) {
             rc = feedback_add(p, p->outputs[i], err);
@@ -288,6 +303,19 @@ void dp_pipeline_push(struct dp_plugin *in, struct dp_msg *msg)
         dp_msg_unref(msg);
         return;
     }
+    /* With --middleware, every message goes to it first; what it echoes comes back through
+     * its feedback input and goes on from here (GoReplay's order). */
+    if (p->mw != NULL && in != p->mw->feedback) {
+        if (!p->mw->closing) {
+            msg->input = in->index;
+            msg->seq = p->seq++;
+            in->ctr[DP_IN_EMITTED]++;
+            output_offer(p->mw, msg);
+            dp_msg_unref(msg);
+            return;
+        }
+        p->mw_bypassed++; /* shutdown: the middleware's input is closed */
+    }
     /* GoReplay's order: modifiers (requests; the responses of dropped requests), then
      * --prettify-http */
     if (p->mod != NULL && !dp_modifier_apply(p->mod, &msg, dp_mono_ns())) {
@@ -313,12 +341,12 @@ void dp_pipeline_push(struct dp_plugin *in, struct dp_msg *msg)
                 in->label, msg->type, (int)id.len, (const char *)id.ptr, msg->len,
                 dp_log_escape(esc, sizeof(esc), dp_msg_payload(msg), msg->len));
     }
-    if (p->n_out > 0) {
+    if (p->n_fan > 0) {
         if (p->cfg->split_output) {
             output_offer(p->outputs[in->split_next], msg);
-            in->split_next = (in->split_next + 1) % p->n_out;
+            in->split_next = (in->split_next + 1) % p->n_fan;
         } else {
-            for (unsigned i = 0; i < p->n_out; i++)
+            for (unsigned i = 0; i < p->n_fan; i++)
                 output_offer(p->outputs[i], msg);
         }
     }
@@ -329,12 +357,14 @@ bool dp_pipeline_writable(struct dp_plugin *in)
 {
     struct dp_pipeline *p = in->pipe;
 
-    if (p->cfg->split_output && p->n_out > 0) {
+    if (p->mw != NULL && in != p->mw->feedback && !p->mw->closing)
+        return p->mw->out->writable(p->mw);
+    if (p->cfg->split_output && p->n_fan > 0) {
         struct dp_plugin *o = p->outputs[in->split_next];
 
         return o->closing || o->out->writable == NULL || o->out->writable(o);
     }
-    for (unsigned i = 0; i < p->n_out; i++) {
+    for (unsigned i = 0; i < p->n_fan; i++) {
         struct dp_plugin *o = p->outputs[i];
 
         if (!o->closing && o->out->writable != NULL && !o->out->writable(o))
@@ -390,6 +420,17 @@ static void pipeline_drain(struct dp_pipeline *p)
 
     p->state = PIPE_DRAINING;
     p->in_close_loop = true;
+    /* The middleware first: what it still holds comes back while every output is open. */
+    if (p->mw != NULL && p->mw->started && !p->mw->closed) {
+        if (!p->mw->closing) {
+            p->mw->closing = true;
+            p->mw->out->close(p->mw);
+        }
+        if (!p->mw->closed) {
+            p->in_close_loop = false;
+            return; /* dp_plugin_closed() comes back here */
+        }
+    }
     for (int round = 0; round < 2; round++) {
         for (unsigned i = 0; i < p->n_out; i++) {
             struct dp_plugin *o = p->outputs[i];
@@ -399,7 +440,7 @@ static void pipeline_drain(struct dp_pipeline *p)
             o->closing = true;
             o->out->close(o);
         }
-        for (unsigned i = 0; i < p->n_out; i++)
+        for (unsigned i = 0; i < p->n_fan; i++)
             producers_open |= p->outputs[i]->out->feedback && !p->outputs[i]->closed &&
                     p->outputs[i]->started;
         if (producers_open)
@@ -530,7 +571,7 @@ void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
         dp_plugin_print_stats(p->inputs[i], f, tag);
     for (unsigned i = 0; i < p->n_out; i++)
         dp_plugin_print_stats(p->outputs[i], f, tag);
-    if (p->mod != NULL || p->cfg->prettify_http || p->lua != NULL) {
+    if (p->mod != NULL || p->cfg->prettify_http || p->lua != NULL || p->mw != NULL) {
         struct dp_statbuf sb = { .len = 0 };
 
         dp_statbuf_add(&sb, "doppel: %s modifiers", tag);
@@ -540,6 +581,8 @@ void dp_pipeline_print_stats(struct dp_pipeline *p, FILE *f, const char *tag)
             dp_statbuf_add(&sb, " %s=%" PRIu64, dp_pretty_ctr_names[c], p->pretty[c]);
         for (int c = 0; p->lua != NULL && c < DP_LUA_CTR_COUNT; c++)
             dp_statbuf_add(&sb, " %s=%" PRIu64, dp_lua_ctr_names[c], dp_lua_ctr(p->lua)[c]);
+        if (p->mw != NULL)
+            dp_statbuf_add(&sb, " middleware_bypassed=%" PRIu64, p->mw_bypassed);
         fprintf(f, "%s\n", sb.buf);
     }
     fflush(f);

@@ -29,7 +29,7 @@ def test_single_dash_and_equals_forms(tmp_path):
 
 
 def test_feature_not_built_yet_fails_naming_it():
-    for flag, value in (("--middleware", "cat"),):
+    for flag, value in (("--input-tcp", "127.0.0.1:28020"), ("--output-tcp", "127.0.0.1:28020")):
         r = dp.run("--input-dummy", "0", "--output-null", flag, value, check=1)
         assert flag in r.err and "not implemented yet" in r.err, r.err
 

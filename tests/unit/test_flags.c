@@ -706,8 +706,6 @@ static void test_flags_unready_features(void **state)
         const char *const argv[5];
         const char *msg;
     } cases[] = {
-        { { "--middleware", "./mw", NULL }, "--middleware: middleware is not implemented yet" },
-        { { "--middleware=", NULL }, "--middleware: middleware is not implemented yet" },
         { { "--input-tcp", ":28020", NULL }, "--input-tcp: the doppel-to-doppel TCP link" },
         { { "--recognize-tcp-sessions", NULL }, "--recognize-tcp-sessions: session-aware" },
         { { "--http-pprof", ":8181", NULL }, "--http-pprof: the metrics endpoint" },
