@@ -318,7 +318,8 @@ void dp_pipeline_push(struct dp_plugin *in, struct dp_msg *msg)
     }
     /* GoReplay's order: modifiers (requests; the responses of dropped requests), then
      * --prettify-http */
-    if (p->mod != NULL && !dp_modifier_apply(p->mod, &msg, dp_mono_ns())) {
+    if (p->mod != NULL &&
+            !dp_modifier_apply(p->mod, &msg, (int64_t)uv_now(&p->loop) * 1000000)) {
         in->ctr[DP_IN_FILTERED]++;
         dp_msg_unref(msg);
         return;

@@ -30,6 +30,7 @@ const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
 struct rx {
     pcre2_code *code;
     pcre2_match_data *md;
+    bool jit;
 };
 
 /* A rule: a name (header or param), a regex, a value or replacement, a percentage. */
@@ -115,7 +116,7 @@ static int rx_compile(struct rx *r, const char *flag, const char *pat, size_t le
         return dp_err_set(err, -EINVAL, "--%s: bad regular expression \"%.*s\" at offset %zu: %s",
                 flag, (int)len, pat, (size_t)eoff, (const char *)msg);
     }
-    (void)pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    r->jit = pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE) == 0; /* else: the interpreter */
     r->md = pcre2_match_data_create_from_pattern(r->code, NULL);
     return r->md != NULL ? 0 : dp_err_set(err, -ENOMEM, "out of memory");
 }
@@ -123,6 +124,8 @@ static int rx_compile(struct rx *r, const char *flag, const char *pat, size_t le
 /* Any match of <r> in <p, n>: 0 no, 1 yes; the offsets are in r->md. */
 static bool rx_match(struct rx *r, const uint8_t *p, size_t n, size_t start)
 {
+    if (r->jit)
+        return pcre2_jit_match(r->code, (PCRE2_SPTR)p, n, start, 0, r->md, NULL) >= 0;
     return pcre2_match(r->code, (PCRE2_SPTR)p, n, start, 0, r->md, NULL) >= 0;
 }
 
@@ -474,6 +477,83 @@ static struct dp_bytes header(struct dp_msg *msg, const char *name, size_t name_
     return (struct dp_bytes){ p + f.value_off, f.value_len };
 }
 
+/* ---- the field lines of a head, found once for the filters ---- */
+
+#define IDX_MAX 64
+
+struct head_idx {
+    const uint8_t *p;
+    size_t len;
+    unsigned n;
+    bool overflow;          /* more lines than IDX_MAX: lookups scan (http_head_find) */
+    uint32_t line[IDX_MAX]; /* offsets of the field lines */
+};
+
+static void idx_build(struct head_idx *ix, struct dp_msg *msg)
+{
+    const uint8_t *p = dp_msg_payload(msg);
+    size_t off = http_head_start_end(p, msg->len);
+
+    ix->p = p;
+    ix->len = msg->len;
+    ix->n = 0;
+    ix->overflow = msg->len > UINT32_MAX;
+    while (off > 0 && off < msg->len && !ix->overflow) {
+        const uint8_t *lf = memchr(p + off, '\n', msg->len - off);
+        size_t end = lf != NULL ? (size_t)(lf - p) : msg->len;
+
+        if (end == off || (end == off + 1 && p[off] == '\r'))
+            break; /* the blank line */
+        if (ix->n == IDX_MAX)
+            ix->overflow = true;
+        else
+            ix->line[ix->n++] = (uint32_t)off;
+        off = end + 1;
+    }
+}
+
+static uint8_t lower_c(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
+}
+
+/* The value of the first field <name> (empty when missing), as header(). */
+static struct dp_bytes idx_header(const struct head_idx *ix, const char *name, size_t nl)
+{
+    if (ix->overflow) {
+        struct http_field f;
+
+        if (!http_head_find(ix->p, ix->len, name, nl, &f))
+            return (struct dp_bytes){ NULL, 0 };
+        return (struct dp_bytes){ ix->p + f.value_off, f.value_len };
+    }
+    for (unsigned i = 0; i < ix->n; i++) {
+        const uint8_t *l = ix->p + ix->line[i];
+        size_t room = ix->len - ix->line[i];
+        size_t k = 0;
+
+        if (room <= nl || l[nl] != ':')
+            continue;
+        while (k < nl && lower_c(l[k]) == lower_c((uint8_t)name[k]))
+            k++;
+        if (k < nl)
+            continue;
+        {
+            const uint8_t *v = l + nl + 1;
+            const uint8_t *end = l + room;
+            const uint8_t *lf = memchr(v, '\n', (size_t)(end - v));
+            const uint8_t *e = lf != NULL ? lf : end;
+
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
+            return (struct dp_bytes){ v, (size_t)(e - v) };
+        }
+    }
+    return (struct dp_bytes){ NULL, 0 };
+}
+
 /* ---- building a new request-target in m->buf ---- */
 
 static bool buf_reserve(struct dp_modifier *m, size_t n)
@@ -724,6 +804,7 @@ static bool set_target(struct dp_modifier *m, struct dp_msg **mp, size_t len)
 
 static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 {
+    struct head_idx ix;
     struct reqline rl;
     const uint8_t *p = dp_msg_payload(*mp);
     bool changed = false;
@@ -754,20 +835,19 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
         else
             changed = true;
     }
-    /* 3 set-param */
+    /* 3 set-param. set-header edits field lines only: the request line keeps its offsets,
+     * and set-param changes the target's length alone. */
     for (size_t i = 0; i < m->set_param.n; i++) {
         size_t len;
 
         p = dp_msg_payload(*mp);
-        if (!reqline_parse(p, (*mp)->len, &rl))
-            break;
         if (set_param(m, p + rl.target_off, rl.target_len, &m->set_param.v[i], &len) &&
-                set_target(m, mp, len))
+                set_target(m, mp, len)) {
             changed = true;
+            rl.target_len = len;
+        }
     }
     p = dp_msg_payload(*mp);
-    if (!reqline_parse(p, (*mp)->len, &rl))
-        return true;
     /* 4 allow-url, 5 disallow-url: on the target as written */
     if (m->allow_url.n > 0) {
         bool ok = false;
@@ -785,10 +865,12 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             return false;
         }
     }
+    /* the head is not edited from here to rewrite-url: its field lines are found once */
+    idx_build(&ix, *mp);
     /* 6 allow-header: every rule must match a present, non-empty value */
     for (size_t i = 0; i < m->allow_header.n; i++) {
         struct rule *r = &m->allow_header.v[i];
-        struct dp_bytes v = header(*mp, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
 
         if (v.len == 0 || !rx_match(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
@@ -798,7 +880,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 7 disallow-header */
     for (size_t i = 0; i < m->disallow_header.n; i++) {
         struct rule *r = &m->disallow_header.v[i];
-        struct dp_bytes v = header(*mp, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
 
         if (v.len > 0 && rx_match(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
@@ -807,7 +889,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     }
     /* 8 basic-auth-filter: only on "Basic " credentials */
     if (m->basic_auth.n > 0) {
-        struct dp_bytes v = header(*mp, "Authorization", 13);
+        struct dp_bytes v = idx_header(&ix, "Authorization", 13);
 
         if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
             uint8_t dec[768];
@@ -824,7 +906,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 9 header-limiter, 10 param-limiter */
     for (size_t i = 0; i < m->header_limiter.n; i++) {
         const struct rule *r = &m->header_limiter.v[i];
-        struct dp_bytes v = header(*mp, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
 
         if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
             m->ctr[DP_MOD_DROP_HASH]++;
