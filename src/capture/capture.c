@@ -103,11 +103,15 @@ static void on_msg(void *ctx, struct dp_msg *m)
         wake(c);
         nanosleep(&(struct timespec){ 0, 200000 }, NULL);
     }
-    /* Wake the loop only when it waits: while it drains, it finds this message itself (one
-     * wake-up per message cost more than the rest of the work on a capture file). */
+    /* Wake the loop only when it waits, and then at once: while it drains, it finds this
+     * message itself (one wake-up per message cost more than the rest of the work on a capture
+     * file), but a waiting loop must not wait for the end of a long pcap_dispatch() (a live
+     * ring full of blocks): the SPSC ring would fill and drop meanwhile. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_exchange_explicit(&c->loop_waiting, false, memory_order_seq_cst))
+    if (atomic_exchange_explicit(&c->loop_waiting, false, memory_order_seq_cst)) {
         c->woke = true;
+        wake(c);
+    }
 }
 
 /* Counts a decode result and gives a TCP segment to the flow table. */

@@ -9,6 +9,7 @@
 #include "inputs/in_dummy.h"
 #include "inputs/in_file.h"
 #include "inputs/in_raw.h"
+#include "inputs/in_spop.h"
 #include "outputs/out_file.h"
 #include "outputs/out_http.h"
 #include "outputs/out_null.h"
@@ -21,6 +22,7 @@ const struct dp_registry_entry dp_registry[] = {
     { &in_dummy_ops, NULL, LIST(input_dummy) },
     { &in_file_ops, NULL, LIST(input_file) },
     { &in_raw_ops, NULL, LIST(input_raw) },
+    { &in_spop_ops, NULL, LIST(input_spop) },
     { NULL, &out_stdout_ops, BOOL(output_stdout) },
     { NULL, &out_null_ops, BOOL(output_null) },
     { NULL, &out_file_ops, LIST(output_file) },
