@@ -52,6 +52,7 @@ static const bool feature_ready[FEAT_COUNT] = {
     [FEAT_HTTP_OUT] = true,
     [FEAT_MODIFY] = true,
     [FEAT_MIDDLEWARE] = true,
+    [FEAT_SPOP] = true,
 };
 
 /* Features doppel will not build: their flags say "not supported", not "not yet". */
