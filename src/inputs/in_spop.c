@@ -41,6 +41,7 @@ enum spop_ctr {
     SC_BAD_FRAMING,
     SC_BAD_MESSAGES,
     SC_TOO_LARGE,
+    SC_NOMEM_DROPS,
     SC_ALLOC_FAILED,
     SC_MALFORMED,
     SC_TIMEOUTS,
@@ -68,6 +69,7 @@ static const char *const spop_ctr_names[SC_COUNT] = {
     [SC_BAD_FRAMING] = "bad_framing",
     [SC_BAD_MESSAGES] = "bad_messages",
     [SC_TOO_LARGE] = "too_large",
+    [SC_NOMEM_DROPS] = "nomem_drops",
     [SC_ALLOC_FAILED] = "alloc_failed",
     [SC_MALFORMED] = "malformed",
     [SC_TIMEOUTS] = "timeouts",
@@ -451,7 +453,7 @@ static void mirror_notify(struct in_spop *s, struct dp_bytes payload, int64_t no
             ts = now_ns;
         msg = dp_msg_reserve(DP_MSG_META_ROOM + id_len, r.wire_len);
         if (msg == NULL) {
-            s->ctr[SC_ALLOC_FAILED]++;
+            s->ctr[SC_NOMEM_DROPS]++;
             continue;
         }
         spop_req_write(&r, dp_msg_payload(msg));
