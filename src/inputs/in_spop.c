@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ring.h"
 #include "format/spop.h"
 
 #define OUR_MAX_FRAME  (1u << 20)   /* the largest max-frame-size we accept (tune.bufsize - 4) */
@@ -19,8 +22,12 @@
 #define HELLO_TIMEOUT_MS 5000       /* from accept to HAPROXY-HELLO */
 #define LINGER_MS      1000         /* after our last frame, until HAProxy closes */
 #define TICK_MS        250
+#define SNAP_MS        50           /* the agent's counters reach --stats this often */
 #define ID_MAX         256          /* longest arg_id kept as the message id */
 #define WARN_EVERY_NS  1000000000   /* at most one warning line per second per input */
+#define RING_CAP       4096         /* requests between the agent thread and the loop */
+#define RING_BYTES_MAX (64u << 20)  /* and their bytes */
+#define DRAIN_BUDGET   1024         /* requests pushed per wake-up of the loop */
 
 enum spop_ctr {
     SC_CONNS_TOTAL = 0,
@@ -35,8 +42,8 @@ enum spop_ctr {
     SC_BYTES_OUT,
     SC_MESSAGES,
     SC_MESSAGES_OTHER,
-    SC_MIRRORED,
-    SC_QUEUE_DROPS,
+    SC_MIRRORED,    /* agent: handed to the loop; printed: pushed into the pipeline */
+    SC_QUEUE_DROPS, /* agent: the ring was full; printed: plus the loop's drops */
     SC_TRUNCATED_BODIES,
     SC_BAD_FRAMING,
     SC_BAD_MESSAGES,
@@ -105,22 +112,50 @@ struct spop_conn {
     bool pending;        /* in in_spop.pending */
 };
 
+/*
+ * Two threads share this struct:
+ *  - the agent thread runs its own loop (<loop>): the listener, the connections, the timer,
+ *    the check handle; it owns everything below "agent thread" and hands rebuilt requests
+ *    over <ring>;
+ *  - doppel's loop (the pipeline's) owns <wake>: it pops the requests and pushes them.
+ * The agent's counters reach the loop as a snapshot under <lock>.
+ */
 struct in_spop {
+    /* set before the thread starts, then read-only */
     struct dp_plugin *pl;
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    uv_timer_t timer;
-    uv_check_t check;          /* after each poll: mirrors what the I/O callbacks ACKed */
-    struct spop_conn *pending; /* connections with ACKed frames to mirror */
     struct sockaddr_storage addr;
     const uint8_t *msg_name;
     size_t msg_name_len;
     size_t copy_max;
+    /* shared */
+    struct dp_ring ring;            /* struct dp_msg *, agent -> loop */
+    _Atomic size_t ring_bytes;      /* payload bytes in the ring */
+    _Atomic bool ended;             /* the agent thread has finished */
+    uv_async_t stop_async;          /* loop -> agent: stop */
+    pthread_mutex_t lock;
+    uint64_t snap[SC_COUNT];        /* under <lock>: the agent's counters */
+    uint64_t snap_disc_tx[SPOP_ST_COUNT];
+    uint64_t snap_disc_rx[SPOP_ST_COUNT];
+    unsigned snap_conns;
+    /* doppel's loop */
+    uv_async_t wake;                /* agent -> loop: requests in the ring, or the end */
+    pthread_t thread;
+    bool thread_started;
+    bool wake_closing;
+    uint64_t pushed;                /* requests pushed into the pipeline */
+    uint64_t loop_drops;            /* requests the outputs could not take */
+    /* agent thread */
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_timer_t timer;
+    uv_check_t check;          /* after each poll: mirrors what the I/O callbacks ACKed */
+    struct spop_conn *pending; /* connections with ACKed frames to mirror */
     struct spop_conn *conns;
     uint64_t next_id;
     unsigned conns_open;
-    unsigned handles_open;
     bool stopping;
+    bool handed;               /* requests went into the ring since the last wake-up */
+    uint64_t last_snap_ms;
     int64_t last_warn_ns;
     uint64_t warn_suppressed;
     uint64_t ctr[SC_COUNT];
@@ -226,14 +261,6 @@ static void count_disconnect_tx(struct in_spop *s, struct spop_conn *c)
 
 /* ---- connections ---- */
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct in_spop *s = h->data;
-
-    if (--s->handles_open == 0 && s->stopping)
-        dp_plugin_closed(s->pl);
-}
-
 static void on_conn_closed(uv_handle_t *h)
 {
     struct spop_conn *c = h->data;
@@ -255,8 +282,6 @@ static void on_conn_closed(uv_handle_t *h)
     s->conns_open--;
     free(c->rbuf);
     free(c);
-    if (--s->handles_open == 0 && s->stopping)
-        dp_plugin_closed(s->pl);
 }
 
 static void conn_close(struct spop_conn *c)
@@ -291,7 +316,7 @@ static void conn_finish(struct spop_conn *c)
     conn_mirror(c); /* what was ACKed before the last frame */
     c->finishing = true;
     c->rlen = 0;
-    c->deadline_ms = (int64_t)uv_now(c->s->loop) + LINGER_MS;
+    c->deadline_ms = (int64_t)uv_now(&c->s->loop) + LINGER_MS;
     c->sreq.data = c;
     rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown);
     if (rc != 0) {
@@ -440,7 +465,9 @@ static void mirror_notify(struct in_spop *s, struct dp_bytes payload, int64_t no
             s->ctr[SC_TOO_LARGE]++;
             continue;
         }
-        if (!dp_pipeline_writable(s->pl)) { /* never wait: HAProxy must not notice */
+        /* never wait: HAProxy must not notice that the loop or the outputs are behind */
+        if (atomic_load_explicit(&s->ring_bytes, memory_order_relaxed) + r.wire_len >
+                        RING_BYTES_MAX) {
             s->ctr[SC_QUEUE_DROPS]++;
             continue;
         }
@@ -459,16 +486,18 @@ static void mirror_notify(struct in_spop *s, struct dp_bytes payload, int64_t no
         spop_req_write(&r, dp_msg_payload(msg));
         msg->len = r.wire_len;
         dp_msg_set_meta(msg, DP_MSG_REQUEST, id, id_len, ts, 0);
+        atomic_fetch_add_explicit(&s->ring_bytes, msg->len, memory_order_relaxed);
+        if (!dp_ring_push(&s->ring, msg)) {
+            atomic_fetch_sub_explicit(&s->ring_bytes, msg->len, memory_order_relaxed);
+            dp_msg_unref(msg);
+            s->ctr[SC_QUEUE_DROPS]++;
+            continue;
+        }
         s->ctr[SC_MIRRORED]++;
-        dp_pipeline_push(s->pl, msg);
+        s->handed = true;
     }
 }
 
-/*
- * Handles the whole frames in the read buffer. Pass 1 decodes each frame and writes its reply
- * (the ACK of a NOTIFY) and the replies go out; pass 2 mirrors the NOTIFYs just ACKed. A frame
- * whose reply finds no room stays in the buffer, and reading stops until the replies drain.
- */
 /*
  * Pass 2: rebuilds and pushes the requests of the NOTIFY frames in rbuf[0, acked), then drops
  * the frames from the buffer. Runs from the check handle, once every ready connection got its
@@ -500,6 +529,18 @@ static void conn_mirror(struct spop_conn *c)
     }
 }
 
+/* Publishes the agent's counters for --stats (read by doppel's loop). */
+static void snapshot(struct in_spop *s)
+{
+    pthread_mutex_lock(&s->lock);
+    memcpy(s->snap, s->ctr, sizeof(s->snap));
+    memcpy(s->snap_disc_tx, s->disc_tx, sizeof(s->snap_disc_tx));
+    memcpy(s->snap_disc_rx, s->disc_rx, sizeof(s->snap_disc_rx));
+    s->snap_conns = s->conns_open;
+    pthread_mutex_unlock(&s->lock);
+    s->last_snap_ms = uv_now(&s->loop);
+}
+
 static void on_check(uv_check_t *h)
 {
     struct in_spop *s = h->data;
@@ -511,6 +552,12 @@ static void on_check(uv_check_t *h)
         c->pending = false;
         conn_mirror(c);
     }
+    if (s->handed) { /* one wake-up for what this iteration handed over */
+        s->handed = false;
+        uv_async_send(&s->wake);
+    }
+    if (uv_now(&s->loop) - s->last_snap_ms >= SNAP_MS)
+        snapshot(s);
 }
 
 /*
@@ -663,13 +710,12 @@ static void on_connection(uv_stream_t *server, int status)
     c->s = s;
     c->id = s->next_id++;
     spop_agent_init(&c->agent, OUR_MAX_FRAME);
-    rc = uv_tcp_init(s->loop, &c->tcp);
+    rc = uv_tcp_init(&s->loop, &c->tcp);
     if (rc != 0) {
         free(c);
         return;
     }
     c->tcp.data = c;
-    s->handles_open++;
     s->conns_open++;
     c->next = s->conns;
     if (s->conns != NULL)
@@ -693,7 +739,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     (void)uv_tcp_nodelay(&c->tcp, 1); /* ACKs are small and must not wait */
-    c->deadline_ms = (int64_t)uv_now(s->loop) + HELLO_TIMEOUT_MS;
+    c->deadline_ms = (int64_t)uv_now(&s->loop) + HELLO_TIMEOUT_MS;
     dp_log(DP_LOG_DEBUG, DP_LOG_INPUT, "plugin=%s event=accept conn=%" PRIu64, s->pl->label,
             c->id);
     conn_read(c, true);
@@ -703,7 +749,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_tick(uv_timer_t *t)
 {
     struct in_spop *s = t->data;
-    int64_t now = (int64_t)uv_now(s->loop);
+    int64_t now = (int64_t)uv_now(&s->loop);
 
     for (struct spop_conn *c = s->conns; c != NULL; c = c->next) {
         if (c->closing || c->deadline_ms == 0 || now < c->deadline_ms)
@@ -720,6 +766,93 @@ static void on_tick(uv_timer_t *t)
         if (!c->closing && !c->finishing)
             c->deadline_ms = now + LINGER_MS; /* the write is stuck: give up then */
     }
+    snapshot(s);
+}
+
+/* The agent stops: what was ACKed is handed over, the listener and the handles close, and each
+ * connection gets an AGENT-DISCONNECT "normal" (when the socket takes it at once). The loop
+ * then ends, and so does the thread. */
+static void on_stop(uv_async_t *a)
+{
+    struct in_spop *s = a->data;
+
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    on_check(&s->check);
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_close((uv_handle_t *)&s->check, NULL);
+    uv_close((uv_handle_t *)&s->stop_async, NULL);
+    for (struct spop_conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->agent.state == SPOP_AGENT_READY && !c->writing &&
+                OBUF_CAP - c->olen >= SPOP_REPLY_MAX) {
+            conn_fail(c, SPOP_ST_NORMAL);
+            conn_flush(c);
+        }
+        conn_close(c);
+    }
+}
+
+static void *agent_main(void *arg)
+{
+    struct in_spop *s = arg;
+    int rc;
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    snapshot(s);
+    rc = uv_loop_close(&s->loop);
+    DP_BUG_ON(rc != 0);
+    dp_msg_cache_drain();
+    atomic_store_explicit(&s->ended, true, memory_order_release);
+    uv_async_send(&s->wake);
+    return NULL;
+}
+
+/* ---- doppel's loop ---- */
+
+static void on_wake_closed(uv_handle_t *h)
+{
+    struct in_spop *s = h->data;
+
+    dp_plugin_closed(s->pl);
+}
+
+/* Pushes what the agent handed over; when the outputs are full, drops it (counted): HAProxy was
+ * ACKed long ago and nothing waits. At the end of the agent, joins it and closes. */
+static void on_wake(uv_async_t *a)
+{
+    struct in_spop *s = a->data;
+    bool ended = atomic_load_explicit(&s->ended, memory_order_acquire);
+    void *item;
+    size_t n = 0;
+
+    while ((ended || n < DRAIN_BUDGET) && dp_ring_pop(&s->ring, &item)) {
+        struct dp_msg *m = item;
+
+        n++;
+        atomic_fetch_sub_explicit(&s->ring_bytes, m->len, memory_order_relaxed);
+        if (!dp_pipeline_writable(s->pl)) {
+            s->loop_drops++;
+            dp_msg_unref(m);
+            continue;
+        }
+        s->pushed++;
+        dp_pipeline_push(s->pl, m);
+    }
+    if (!ended) {
+        if (n == DRAIN_BUDGET)
+            uv_async_send(a); /* more: after the loop polled */
+        return;
+    }
+    if (s->wake_closing)
+        return;
+    s->wake_closing = true;
+    pthread_join(s->thread, NULL);
+    s->thread_started = false;
+    uv_close((uv_handle_t *)a, on_wake_closed);
 }
 
 /* ---- plugin ---- */
@@ -733,6 +866,9 @@ static int spop_open(struct dp_plugin *pl, const struct dp_config *cfg, struct d
         return dp_err_set(err, -ENOMEM, "out of memory");
     pl->ctx = s;
     s->pl = pl;
+    pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->ring_bytes, 0);
+    atomic_init(&s->ended, false);
     if (pl->limiter.kind == DP_LIMIT_MAX)
         return dp_err_set(err, -EINVAL, "--input-spop %s|max: not a rate (use |N or |N%%)",
                 pl->addr);
@@ -741,55 +877,64 @@ static int spop_open(struct dp_plugin *pl, const struct dp_config *cfg, struct d
     if (s->msg_name_len == 0)
         return dp_err_set(err, -EINVAL, "--input-spop-message: empty message name");
     s->copy_max = (size_t)cfg->copy_buffer_size;
+    if (dp_ring_init(&s->ring, RING_CAP) != 0)
+        return dp_err_set(err, -ENOMEM, "out of memory");
     return parse_addr(pl->addr, &s->addr, err);
 }
 
+/*
+ * Listens (on this thread, so that a busy port is reported at once), then starts the agent
+ * thread with its own loop: the ACKs never wait behind what doppel's loop does for the outputs
+ * (an output's write, a slow target's events), which HAProxy would feel on every request.
+ */
 static int spop_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
 {
     struct in_spop *s = pl->ctx;
+    uv_handle_t *hs[] = { (uv_handle_t *)&s->listener, (uv_handle_t *)&s->timer,
+        (uv_handle_t *)&s->check, (uv_handle_t *)&s->stop_async };
+    size_t inited = 0;
     char name[64] = "";
     int rc;
 
-    s->loop = loop;
-    rc = uv_tcp_init(loop, &s->listener);
+    rc = uv_loop_init(&s->loop);
     if (rc != 0)
-        return dp_err_set(err, rc, "%s: %s", pl->label, uv_strerror(rc));
-    s->listener.data = s;
-    s->handles_open++;
-    rc = uv_timer_init(loop, &s->timer);
-    if (rc == 0) {
-        s->timer.data = s;
-        s->handles_open++;
-        rc = uv_timer_start(&s->timer, on_tick, TICK_MS, TICK_MS);
-    }
-    if (rc == 0) {
-        rc = uv_check_init(loop, &s->check);
-        if (rc == 0) {
-            s->check.data = s;
-            s->handles_open++;
-            rc = uv_check_start(&s->check, on_check);
-        }
-    }
-    if (rc == 0)
-        rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&s->addr, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        return dp_err_set(err, rc, "%s: event loop: %s", pl->label, uv_strerror(rc));
+    rc = uv_tcp_init(&s->loop, &s->listener);
+    inited += rc == 0;
+    rc = rc ? rc : uv_timer_init(&s->loop, &s->timer);
+    inited += rc == 0;
+    rc = rc ? rc : uv_check_init(&s->loop, &s->check);
+    inited += rc == 0;
+    rc = rc ? rc : uv_async_init(&s->loop, &s->stop_async, on_stop);
+    inited += rc == 0;
+    for (size_t i = 0; i < inited; i++)
+        hs[i]->data = s;
+    rc = rc ? rc : uv_timer_start(&s->timer, on_tick, TICK_MS, TICK_MS);
+    rc = rc ? rc : uv_check_start(&s->check, on_check);
+    rc = rc ? rc : uv_tcp_bind(&s->listener, (const struct sockaddr *)&s->addr, 0);
+    rc = rc ? rc : uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
     if (rc != 0) {
-        /* started stays false: close() is not owed, nor dp_plugin_closed(); the loop runs
-         * these closes before the pipeline frees us */
-        uv_close((uv_handle_t *)&s->listener, NULL);
-        if (s->handles_open > 1)
-            uv_close((uv_handle_t *)&s->timer, NULL);
-        if (s->handles_open > 2)
-            uv_close((uv_handle_t *)&s->check, NULL);
-        s->handles_open = 0;
-        return dp_err_set(err, rc, "--input-spop %s: cannot listen: %s", pl->addr,
-                uv_strerror(rc));
+        dp_err_set(err, rc, "--input-spop %s: cannot listen: %s", pl->addr, uv_strerror(rc));
+        goto fail;
     }
+    rc = uv_async_init(loop, &s->wake, on_wake);
+    if (rc != 0) {
+        dp_err_set(err, rc, "%s: %s", pl->label, uv_strerror(rc));
+        goto fail;
+    }
+    s->wake.data = s;
     if (s->addr.ss_family == AF_INET6)
         uv_ip6_name((const struct sockaddr_in6 *)&s->addr, name, sizeof(name));
     else
         uv_ip4_name((const struct sockaddr_in *)&s->addr, name, sizeof(name));
+    rc = pthread_create(&s->thread, NULL, agent_main, s);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&s->wake, NULL);
+        dp_err_set(err, -rc, "%s: cannot start the agent thread: %s", pl->label, strerror(rc));
+        rc = -rc;
+        goto fail;
+    }
+    s->thread_started = true;
     dp_log(DP_LOG_INFO, DP_LOG_INPUT, "plugin=%s event=listen addr=%s port=%u message=%.*s",
             pl->label, name,
             (unsigned)ntohs(s->addr.ss_family == AF_INET6
@@ -797,29 +942,21 @@ static int spop_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
                                     : ((const struct sockaddr_in *)&s->addr)->sin_port),
             (int)s->msg_name_len, (const char *)s->msg_name);
     return 0;
+fail:
+    /* started stays false: close() is not owed; the agent's loop is closed here */
+    for (size_t i = 0; i < inited; i++)
+        uv_close(hs[i], NULL);
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+    (void)uv_loop_close(&s->loop);
+    return rc;
 }
 
-/* Stops listening; each connection gets an AGENT-DISCONNECT "normal" (when the socket takes
- * it at once) and is closed. */
+/* Stops the agent thread; its end wakes doppel's loop, which then closes (on_wake). */
 static void spop_close(struct dp_plugin *pl)
 {
     struct in_spop *s = pl->ctx;
 
-    s->stopping = true;
-    on_check(&s->check); /* what was ACKed goes on */
-    uv_close((uv_handle_t *)&s->listener, on_handle_closed);
-    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&s->check, on_handle_closed);
-    for (struct spop_conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->closing)
-            continue;
-        if (c->agent.state == SPOP_AGENT_READY && !c->writing &&
-                OBUF_CAP - c->olen >= SPOP_REPLY_MAX) {
-            conn_fail(c, SPOP_ST_NORMAL);
-            conn_flush(c);
-        }
-        conn_close(c);
-    }
+    uv_async_send(&s->stop_async);
 }
 
 /* The counters, then the DISCONNECTs by status code, only those that happened:
@@ -827,23 +964,48 @@ static void spop_close(struct dp_plugin *pl)
 static void spop_stats(struct dp_plugin *pl, struct dp_statbuf *sb)
 {
     struct in_spop *s = pl->ctx;
+    uint64_t c[SC_COUNT];
+    uint64_t tx[SPOP_ST_COUNT];
+    uint64_t rx[SPOP_ST_COUNT];
+    unsigned conns;
 
-    dp_statbuf_add(sb, " conns=%u", s->conns_open);
+    pthread_mutex_lock(&s->lock);
+    memcpy(c, s->snap, sizeof(c));
+    memcpy(tx, s->snap_disc_tx, sizeof(tx));
+    memcpy(rx, s->snap_disc_rx, sizeof(rx));
+    conns = s->snap_conns;
+    pthread_mutex_unlock(&s->lock);
+    c[SC_MIRRORED] = s->pushed;
+    c[SC_QUEUE_DROPS] += s->loop_drops;
+    dp_statbuf_add(sb, " conns=%u", conns);
     for (int i = 0; i < SC_COUNT; i++)
-        dp_statbuf_add(sb, " %s=%" PRIu64, spop_ctr_names[i], s->ctr[i]);
+        dp_statbuf_add(sb, " %s=%" PRIu64, spop_ctr_names[i], c[i]);
+    dp_statbuf_add(sb, " in_ring=%zu", s->ring.slots != NULL ? dp_ring_len(&s->ring) : 0);
     for (int i = 0; i < SPOP_ST_COUNT; i++) {
-        if (s->disc_tx[i] > 0)
-            dp_statbuf_add(sb, " disconnect_tx_%d=%" PRIu64, i, s->disc_tx[i]);
+        if (tx[i] > 0)
+            dp_statbuf_add(sb, " disconnect_tx_%d=%" PRIu64, i, tx[i]);
     }
     for (int i = 0; i < SPOP_ST_COUNT; i++) {
-        if (s->disc_rx[i] > 0)
-            dp_statbuf_add(sb, " disconnect_rx_%d=%" PRIu64, i, s->disc_rx[i]);
+        if (rx[i] > 0)
+            dp_statbuf_add(sb, " disconnect_rx_%d=%" PRIu64, i, rx[i]);
     }
 }
 
 static void spop_free(struct dp_plugin *pl)
 {
-    free(pl->ctx);
+    struct in_spop *s = pl->ctx;
+    void *item;
+
+    if (s == NULL)
+        return;
+    DP_BUG_ON(s->thread_started);
+    if (s->ring.slots != NULL) {
+        while (dp_ring_pop(&s->ring, &item))
+            dp_msg_unref(item);
+        dp_ring_free(&s->ring);
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
     pl->ctx = NULL;
 }
 
