@@ -1084,6 +1084,7 @@ size_t spop_req_id(const struct spop_req *r, uint8_t *out, size_t cap)
 bool spop_req_ts(const struct spop_req *r, int64_t *ns)
 {
     const struct spop_data *d = &r->arg[SPOP_ARG_TS];
+    uint64_t unit = 1;
     uint64_t v;
 
     if (!r->has[SPOP_ARG_TS])
@@ -1096,18 +1097,16 @@ bool spop_req_ts(const struct spop_req *r, int64_t *ns)
     }
     if (v == 0)
         return false;
-    if (v < 10000000000ull) { /* seconds (until 2286) */
-        if (v > (uint64_t)INT64_MAX / 1000000000)
-            return false;
-        *ns = (int64_t)v * 1000000000;
-    } else if (v < 10000000000000ull) { /* milliseconds (1970-04-26 to 2286) */
-        *ns = (int64_t)v * 1000000;
-    } else if (v < 10000000000000000ull) { /* microseconds */
-        *ns = (int64_t)v * 1000;
-    } else if (v <= (uint64_t)INT64_MAX) {
-        *ns = (int64_t)v;
-    } else {
+    /* the unit by magnitude: seconds (below 1e10, until 2286), milliseconds (from 1970-04-26),
+     * microseconds, nanoseconds; and the product must fit an int64 (until 2262) */
+    if (v < 10000000000ull)
+        unit = 1000000000;
+    else if (v < 10000000000000ull)
+        unit = 1000000;
+    else if (v < 10000000000000000ull)
+        unit = 1000;
+    if (v > (uint64_t)INT64_MAX / unit)
         return false;
-    }
+    *ns = (int64_t)(v * unit);
     return true;
 }

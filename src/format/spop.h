@@ -361,7 +361,8 @@ size_t spop_req_id(const struct spop_req *r, uint8_t *out, size_t cap);
 /*
  * The capture time from arg_ts, in ns since the epoch: an integer or a string of digits in
  * seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude (below 1e10: s,
- * below 1e13: ms, below 1e16: us, else ns: right for any date from 1970-04-26 to 2286).
+ * below 1e13: ms, below 1e16: us, else ns: right for any date from 1970-04-26 to 2262, where
+ * int64 nanoseconds end).
  * True with *<ns> set, or false (absent, zero, negative, not a number).
  */
 bool spop_req_ts(const struct spop_req *r, int64_t *ns);

@@ -1107,6 +1107,12 @@ static void test_req_ts_units(void **state)
         { 1700000000123456789ull, true, 1700000000123456789ll }, /* ns */
         { 9223372036ull, true, 9223372036000000000ll }, /* 2262: the last second in int64 ns */
         { 9999999999ull, false, 0 },
+        { 9223372036854ull, true, 9223372036854000000ll },      /* the last ms in int64 ns */
+        { 9223372036855ull, false, 0 },                         /* found by fuzz_spop */
+        { 9999999999999ull, false, 0 },
+        { 9223372036854775ull, true, 9223372036854775000ll },
+        { 9223372036854776ull, false, 0 },
+        { (uint64_t)INT64_MAX, true, INT64_MAX },
         { 0, false, 0 },
         { UINT64_MAX, false, 0 },
     };
