@@ -28,6 +28,8 @@
 #define RING_CAP       4096         /* requests between the agent thread and the loop */
 #define RING_BYTES_MAX (64u << 20)  /* and their bytes */
 #define DRAIN_BUDGET   1024         /* requests pushed per wake-up of the loop */
+#define WAKE_BATCH     256          /* the loop is woken at once from this many requests on, */
+#define WAKE_DELAY_MS  1            /* else within this delay: fewer cross-thread wake-ups */
 
 enum spop_ctr {
     SC_CONNS_TOTAL = 0,
@@ -148,6 +150,7 @@ struct in_spop {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_timer_t timer;
+    uv_timer_t wake_timer;     /* wakes doppel's loop for a few requests, WAKE_DELAY_MS late */
     uv_check_t check;          /* after each poll: mirrors what the I/O callbacks ACKed */
     struct spop_conn *pending; /* connections with ACKed frames to mirror */
     struct spop_conn *conns;
@@ -529,6 +532,14 @@ static void conn_mirror(struct spop_conn *c)
     }
 }
 
+static void on_wake_timer(uv_timer_t *t)
+{
+    struct in_spop *s = t->data;
+
+    s->handed = false;
+    uv_async_send(&s->wake);
+}
+
 /* Publishes the agent's counters for --stats (read by doppel's loop). */
 static void snapshot(struct in_spop *s)
 {
@@ -552,9 +563,16 @@ static void on_check(uv_check_t *h)
         c->pending = false;
         conn_mirror(c);
     }
-    if (s->handed) { /* one wake-up for what this iteration handed over */
-        s->handed = false;
-        uv_async_send(&s->wake);
+    if (s->handed) {
+        /* a wake-up costs both threads a few microseconds: one per WAKE_BATCH requests, or
+         * per WAKE_DELAY_MS (mirroring is late anyway; the ACKs went out already) */
+        if (dp_ring_len(&s->ring) >= WAKE_BATCH || s->stopping) {
+            s->handed = false;
+            uv_timer_stop(&s->wake_timer);
+            uv_async_send(&s->wake);
+        } else if (!uv_is_active((uv_handle_t *)&s->wake_timer)) {
+            uv_timer_start(&s->wake_timer, on_wake_timer, WAKE_DELAY_MS, 0);
+        }
     }
     if (uv_now(&s->loop) - s->last_snap_ms >= SNAP_MS)
         snapshot(s);
@@ -779,9 +797,10 @@ static void on_stop(uv_async_t *a)
     if (s->stopping)
         return;
     s->stopping = true;
-    on_check(&s->check);
+    on_check(&s->check); /* with <stopping>: the loop is woken at once */
     uv_close((uv_handle_t *)&s->listener, NULL);
     uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_close((uv_handle_t *)&s->wake_timer, NULL);
     uv_close((uv_handle_t *)&s->check, NULL);
     uv_close((uv_handle_t *)&s->stop_async, NULL);
     for (struct spop_conn *c = s->conns; c != NULL; c = c->next) {
@@ -891,7 +910,7 @@ static int spop_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
 {
     struct in_spop *s = pl->ctx;
     uv_handle_t *hs[] = { (uv_handle_t *)&s->listener, (uv_handle_t *)&s->timer,
-        (uv_handle_t *)&s->check, (uv_handle_t *)&s->stop_async };
+        (uv_handle_t *)&s->check, (uv_handle_t *)&s->stop_async, (uv_handle_t *)&s->wake_timer };
     size_t inited = 0;
     char name[64] = "";
     int rc;
@@ -906,6 +925,8 @@ static int spop_start(struct dp_plugin *pl, uv_loop_t *loop, struct dp_err *err)
     rc = rc ? rc : uv_check_init(&s->loop, &s->check);
     inited += rc == 0;
     rc = rc ? rc : uv_async_init(&s->loop, &s->stop_async, on_stop);
+    inited += rc == 0;
+    rc = rc ? rc : uv_timer_init(&s->loop, &s->wake_timer);
     inited += rc == 0;
     for (size_t i = 0; i < inited; i++)
         hs[i]->data = s;
