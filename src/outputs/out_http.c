@@ -146,6 +146,8 @@ struct out_http {
     uint64_t err[HE_COUNT];
     uint64_t resp_truncated;
     uint64_t conns_opened;
+    uint64_t backoff_ms;     /* the target refuses connections: wait this long between tries */
+    uint64_t down_until;     /* uv_now() before which requests fail at once (err_refused) */
     struct dp_hist latency;
     uint8_t io[IO_BUF];      /* socket reads land here (processed at once) */
     uint8_t plain[IO_BUF];   /* TLS: decrypted bytes */
@@ -253,22 +255,34 @@ static enum req_kind method_kind(const uint8_t *p, size_t len)
     return RK_OTHER;
 }
 
-/* Does the request's Connection header hold the "close" option? */
-static bool wants_close(const uint8_t *p, size_t len)
+/* Does the Connection field value <v, n> list the option <opt> (lower case)? */
+static bool conn_option(const uint8_t *v, size_t n, const char *opt, size_t ol)
 {
-    struct http_field f;
+    for (size_t i = 0; i + ol <= n; i++) {
+        size_t k = 0;
 
-    if (!http_head_find(p, len, "Connection", 10, &f))
-        return false;
-    for (size_t i = 0; i + 5 <= f.value_len; i++) {
-        const uint8_t *v = p + f.value_off + i;
-
-        if ((i == 0 || v[-1] == ',' || v[-1] == ' ') && (v[0] | 32) == 'c' &&
-                (v[1] | 32) == 'l' && (v[2] | 32) == 'o' && (v[3] | 32) == 's' &&
-                (v[4] | 32) == 'e' && (i + 5 == f.value_len || v[5] == ',' || v[5] == ' '))
+        if (i > 0 && v[i - 1] != ',' && v[i - 1] != ' ' && v[i - 1] != '\t')
+            continue;
+        while (k < ol && (v[i + k] | 32) == opt[k])
+            k++;
+        if (k == ol && (i + ol == n || v[i + ol] == ',' || v[i + ol] == ' ' || v[i + ol] == '\t'))
             return true;
     }
     return false;
+}
+
+/* Will the connection close after this request's response? "Connection: close", or an
+ * HTTP/1.0 request without "Connection: keep-alive" (RFC 9112 §9.3). */
+static bool wants_close(const uint8_t *p, size_t len)
+{
+    struct http_field f;
+    size_t end = http_head_start_end(p, len);
+    bool v10 = end >= 9 && memcmp(p + end - (p[end - 2] == '\r' ? 10 : 9), "HTTP/1.0", 8) == 0;
+    bool found = http_head_find(p, len, "Connection", 10, &f);
+
+    if (found && conn_option(p + f.value_off, f.value_len, "close", 5))
+        return true;
+    return v10 && !(found && conn_option(p + f.value_off, f.value_len, "keep-alive", 10));
 }
 
 /* The bytes to send for <m>: Host, Authorization and the target as the URL says. A shared
@@ -853,11 +867,16 @@ static void on_connect(uv_connect_t *req, int status)
         }
         request_failed(c, status == UV_ETIMEDOUT ? HE_CONNECT_TIMEOUT :
                         status == UV_ECONNRESET || status == UV_EPIPE ? HE_RESET : HE_REFUSED);
+        /* a target that is down is tried again after 10 ms, then 20, 40... up to 1 s; the
+         * requests meanwhile fail at once instead of each costing a connection attempt */
+        o->backoff_ms = o->backoff_ms == 0 ? 10 : DP_MIN(o->backoff_ms * 2, (uint64_t)1000);
+        o->down_until = uv_now(o->loop) + o->backoff_ms;
         conn_close(c);
         dispatch(o);
         return;
     }
     o->good_addr = c->addr_idx;
+    o->backoff_ms = 0;
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
         c->local_port = ntohs(sa.ss_family == AF_INET6 ?
                         ((struct sockaddr_in6 *)&sa)->sin6_port :
@@ -976,6 +995,10 @@ static void dispatch(struct out_http *o)
             o->idle = c->next_idle;
             uv_timer_stop(&c->timer);
             start_request(c, q_pop(o));
+        } else if (o->backoff_ms > 0 && o->n_conns > 0) {
+            break; /* the target was down: one connection tries at a time */
+        } else if (o->backoff_ms > 0 && uv_now(o->loop) < o->down_until) {
+            msg_failed(o, q_pop(o), HE_REFUSED); /* down: fail at once, no attempt */
         } else if (o->n_conns < o->workers && !o->drain_expired) {
             conn_open(o, q_pop(o), o->good_addr);
         } else {
