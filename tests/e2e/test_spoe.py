@@ -189,6 +189,7 @@ class Doppel:
                 [binary or dp.binary(), "--verbose", "1", "--stats", "--stats-interval", "100ms",
                  "--input-spop", f"127.0.0.1:{self.port}", *map(str, args)],
                 stdout=subprocess.DEVNULL, stderr=ef, env=env)
+        _started.append(self.p)
         wait_for(lambda: "event=listen" in self.err() or self.p.poll() is not None, 20,
                  "doppel to listen")
         assert self.p.poll() is None, self.err()
@@ -277,6 +278,7 @@ backend spoe_agents
         with open(self.log, "wb") as lf:
             self.p = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "haproxy.cfg")],
                                       stdout=lf, stderr=subprocess.STDOUT)
+        _started.append(self.p)
         wait_for(lambda: self.sock.exists() or self.p.poll() is not None, 10, "haproxy")
         assert self.p.poll() is None, self.log.read_text()
 
@@ -309,6 +311,19 @@ backend spoe_agents
             self.p.wait(timeout=10)
 
 
+_started = []  # every server process a test starts: killed after the test whatever happens
+
+
+@pytest.fixture(autouse=True)
+def _reap_servers():
+    yield
+    while _started:
+        p = _started.pop()
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=10)
+
+
 def start_nginx(tmp, port):
     """nginx answering 200 "ok" to any method on 127.0.0.1:<port>; access log in a file."""
     d = tmp / f"nginx-{port}"
@@ -337,6 +352,7 @@ http {{
 """)
     p = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(d)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _started.append(p)
     wait_for(lambda: _connects(port) or p.poll() is not None, 10, "nginx")
     assert p.poll() is None, (d / "error.log").read_text()
     p.access_log = d / "access.log"
