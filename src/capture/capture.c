@@ -28,6 +28,7 @@ const char *const capture_ctr_names[CAP_CTR_COUNT] = {
 #define POLL_MS        100  /* a live capture looks at the clock this often when idle */
 #define SNAPSHOT_EVERY 4096 /* packets between counter snapshots */
 #define UDP_BATCH      16   /* datagrams per recvmmsg */
+#define FILE_WAKE_BATCH 256 /* a capture file wakes the loop for this many messages at once */
 #define UDP_MAX        65536 /* the largest UDP payload, so that nothing is cut */
 
 struct capture {
@@ -107,6 +108,8 @@ static void on_msg(void *ctx, struct dp_msg *m)
      * message itself (one wake-up per message cost more than the rest of the work on a capture
      * file), but a waiting loop must not wait for the end of a long pcap_dispatch() (a live
      * ring full of blocks): the SPSC ring would fill and drop meanwhile. */
+    if (!c->o.live && dp_ring_len(&c->ring) < FILE_WAKE_BATCH)
+        return; /* a file has no deadline: wake the loop for a batch (or at the end) */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_exchange_explicit(&c->loop_waiting, false, memory_order_seq_cst)) {
         c->woke = true;

@@ -576,7 +576,9 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
         rc = http_frame_feed(&d->fr, p, n, &used);
         if (used > n)
             used = n;
-        if (!d->b.sized && http_frame_info(&d->fr)->head_len > 0) {
+        if (di == 1 && !t->o.track_response) {
+            /* responses are only framed (to pair and to find the next one), never kept */
+        } else if (!d->b.sized && http_frame_info(&d->fr)->head_len > 0) {
             /* the head is complete: room for the whole message at once, not by doublings */
             const struct http_frame_info *fi = http_frame_info(&d->fr);
             uint64_t whole = fi->head_len +
@@ -586,7 +588,8 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
             if (whole > builder_len(&d->b) + used)
                 (void)builder_grow(t, &d->b, (size_t)DP_MIN(whole, (uint64_t)t->o.max_msg));
         }
-        builder_append(t, &d->b, p, used);
+        if (di == 0 || t->o.track_response)
+            builder_append(t, &d->b, p, used);
         p += used;
         n -= used;
         seq += (uint32_t)used;
@@ -643,7 +646,8 @@ static void binary_data(struct flow_table *t, struct conn *c, unsigned di, const
         builder_start(t, b, c->cur_ts, x);
     }
     b->last_ts = c->cur_ts;
-    builder_append(t, b, p, n);
+    if (di == 0 || t->o.track_response) /* a server turn is only emitted when tracked */
+        builder_append(t, b, p, n);
 }
 
 /* ---- reassembly sinks ---- */
