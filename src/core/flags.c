@@ -61,13 +61,9 @@ static bool feature_unsupported(enum flag_feature f)
     return f >= FEAT_KAFKA;
 }
 
+/* What a flag of a feature that is not ready says (ready features need none). */
 static const char *const feature_msg[FEAT_COUNT] = {
     [FEAT_READY] = "",
-    [FEAT_CAPTURE] = "passive capture (--input-raw) is not implemented yet",
-    [FEAT_HTTP_OUT] = "HTTP replay (--output-http) is not implemented yet",
-    [FEAT_MODIFY] = "HTTP filters and rewrites are not implemented yet",
-    [FEAT_MIDDLEWARE] = "middleware is not implemented yet",
-    [FEAT_SPOP] = "the HAProxy SPOE agent (--input-spop) is not implemented yet",
     [FEAT_TCP_LINK] = "the doppel-to-doppel TCP link (--input-tcp/--output-tcp) is not "
                       "implemented yet",
     [FEAT_SESSION] = "session-aware replay is not implemented yet",
