@@ -324,12 +324,26 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
+/*
+ * Writes <p, n>: at once when the socket takes it all (the usual case: no request, no
+ * callback, and none of libuv's epoll_ctl() for the POLLOUT it then drops, one more system call
+ * per request), else the rest through uv_write(), which keeps <owner> (or a copy) alive.
+ */
 static int write_bytes(struct hconn *c, const uint8_t *p, size_t n, struct dp_msg *owner)
 {
-    struct hwrite *w = malloc(sizeof(*w) + (owner == NULL ? n : 0));
-    uv_buf_t b;
-    int rc;
+    uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
+    struct hwrite *w;
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 
+    if (rc >= 0 && (size_t)rc == n)
+        return 0;
+    if (rc < 0 && rc != UV_EAGAIN)
+        return rc;
+    if (rc > 0) {
+        p += rc;
+        n -= (size_t)rc;
+    }
+    w = malloc(sizeof(*w) + (owner == NULL ? n : 0));
     if (w == NULL)
         return -ENOMEM;
     w->c = c;
@@ -351,24 +365,16 @@ static int write_bytes(struct hconn *c, const uint8_t *p, size_t n, struct dp_ms
 /* TLS: sends the ciphertext OpenSSL has ready. */
 static int tls_flush(struct hconn *c)
 {
+    uint8_t buf[16384];
     size_t n;
 
     while ((n = tls_client_out_pending(c->tls)) > 0) {
-        struct hwrite *w = malloc(sizeof(*w) + n);
-        uv_buf_t b;
         int rc;
 
-        if (w == NULL)
-            return -ENOMEM;
-        w->c = c;
-        w->msg = NULL;
-        n = tls_client_take_out(c->tls, w->data, n);
-        b = uv_buf_init((char *)w->data, (unsigned)n);
-        rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-        if (rc != 0) {
-            free(w);
+        n = tls_client_take_out(c->tls, buf, sizeof(buf));
+        rc = write_bytes(c, buf, n, NULL); /* copies what the socket does not take at once */
+        if (rc != 0)
             return rc;
-        }
     }
     return 0;
 }
