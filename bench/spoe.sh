@@ -155,6 +155,9 @@ PY
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# doppel's read and write system calls, and its context switches (all threads)
+sysc() { awk '$1 == "syscr:" || $1 == "syscw:" {n += $2} END {print n + 0}' "/proc/$DPID/io"; }
+cswch() { cat /proc/"$DPID"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
 rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$DPID/status"; }
 lines() { wc -l < "$W/mirror.log" 2>/dev/null || echo 0; }
 run_wrk() { wrk -t1 -c "$CONNS" -d "${DURATION}s" --latency "$1" > "$W/wrk.out"; }
@@ -191,9 +194,9 @@ for r in $(seq "$RUNS"); do
             2>/dev/null &
         PPID_=$!
     fi
-    sb0=$(snap)
+    sb0=$(snap); sc0=$(sysc); cs0=$(cswch)
     run_wrk "http://127.0.0.1:$FB/"
-    sb1=$(snap)
+    sb1=$(snap); sc1=$(sysc); cs1=$(cswch)
     [ -z "$PPID_" ] || wait "$PPID_"
     b_rps=$(field rps); b_p50=$(field p50); b_p99=$(field p99); b_total=$(($(fe_requests) - q0))
     b_err=$(field errors)
@@ -204,13 +207,14 @@ for r in $(seq "$RUNS"); do
     echo "$sb0 $sb1" | awk -v r="$r" -v ar="$a_rps" -v a50="$a_p50" -v a99="$a_p99" \
         -v br="$b_rps" -v b50="$b_p50" -v b99="$b_p99" -v bt="$b_total" -v m="$((l1 - l0))" \
         -v hz="$(getconf CLK_TCK)" -v rss="$(rss VmRSS)" -v hwm="$(rss VmHWM)" \
-        -v ae="${a_err:-0}" -v be="${b_err:-0}" '{
+        -v ae="${a_err:-0}" -v be="${b_err:-0}" -v sc="$((sc1 - sc0))" -v cs="$((cs1 - cs0))" '{
         cpu = ($10 - $4) / hz; wall = $12 - $6
         printf "  run %d\n", r
         printf "    (a) no SPOE      %8.0f req/s   p50 %-8s p99 %-8s non-2xx %d\n", ar, a50, a99, ae
         printf "    (b) SPOE+doppel  %8.0f req/s   p50 %-8s p99 %-8s non-2xx %d\n", br, b50, b99, be
         printf "    (b)/(a) = %.2f (goal >= 0.85)\n", br / ar
         printf "    doppel CPU during (b): %.0f%% of a core, %.1f us per request\n", 100 * cpu / wall, 1e6 * cpu / bt
+        printf "    doppel per request: %.2f reads+writes, %.2f context switches\n", sc / bt, cs / bt
         printf "    mirrored: %d of %d = %.3f%% (goal >= 99.9%%)\n", m, bt, 100 * m / bt
         printf "    doppel RSS after the load %.1f MB, peak %.1f MB\n", rss / 1024, hwm / 1024
     }'

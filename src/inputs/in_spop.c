@@ -25,7 +25,7 @@
 #define SNAP_MS        50           /* the agent's counters reach --stats this often */
 #define ID_MAX         256          /* longest arg_id kept as the message id */
 #define WARN_EVERY_NS  1000000000   /* at most one warning line per second per input */
-#define RING_CAP       4096         /* requests between the agent thread and the loop */
+#define RING_CAP       65536        /* requests between the agent thread and the loop */
 #define RING_BYTES_MAX (64u << 20)  /* and their bytes */
 #define DRAIN_BUDGET   1024         /* requests pushed per wake-up of the loop */
 #define WAKE_BATCH     256          /* the loop is woken at once from this many requests on, */
