@@ -36,28 +36,38 @@ static const char *const hook_names[DP_MSG_TYPE_COUNT] = {
 #define ERR_LOG_EVERY 1000
 #define MOVE_MAX      (1 << 24)    /* elements table.move() may copy in one call */
 
+/* The stack of a loaded state between calls: the message handler, then the hook of each type
+ * (nil when the script defines none). */
+#define STACK_MSGH    1
+#define STACK_HOOK(t) (1 + (t)) /* t: DP_MSG_REQUEST..DP_MSG_REPLAY */
+#define STACK_TOP     STACK_HOOK(DP_MSG_REPLAY)
+
+/*
+ * The message a hook gets is a light userdata whose value is the call's number, <gen>: nothing
+ * is allocated per call. Every light userdata shares one metatable, ours: the sandbox hands
+ * scripts no other light userdata. A method accepts it only while it equals <live>, which is
+ * <gen> during the call and 0 (no message) otherwise, so a message kept past its call is refused
+ * in any later call. (With a 32-bit uintptr_t, <gen> wraps after 2^32 calls: a message kept
+ * that long would alias a later call's.)
+ */
 struct dp_lua {
     lua_State *L;
     char *path;
     bool drop_on_error;
-    bool in_call;     /* a hook is running: userdata of generation <gen> are valid */
     bool drop;        /* m:drop() was called */
     bool mem_refused; /* the allocator refused an allocation over mem_max */
     bool over_limit;  /* the instruction limit was hit in this call */
     int hook[DP_MSG_TYPE_COUNT]; /* registry references, LUA_NOREF when not defined */
-    int mt_ref;                  /* the message metatable */
-    uint64_t gen;                /* of the current call */
+    int token_ref;               /* registry slot holding the string <token_ok> points into */
+    const char *token_ok;        /* the last string found to be a token, or NULL */
+    uintptr_t gen;               /* the number of the current or last call, never 0 */
+    uintptr_t live;              /* <gen> during a call, 0 between calls */
     struct dp_msg **cur;         /* the caller's reference, during a call */
+    struct dp_msg *orig;         /* from the call's first edit: the message before the call */
     size_t mem_used;
     size_t mem_max;
     uint64_t ctr[DP_LUA_CTR_COUNT];
     char last_error[256];
-};
-
-/* The userdata a hook gets: valid while its generation is the running call's. */
-struct lmsg {
-    struct dp_lua *l;
-    uint64_t gen;
 };
 
 /* ---- the allocator: every byte of Lua memory is counted against mem_max ---- */
@@ -123,6 +133,8 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
+/* A fresh budget of DP_LUA_INSTR_MAX instructions. The hook stays set between calls, when no
+ * Lua code runs (dp_lua_free() takes it off before lua_close()). */
 static void limit_arm(struct dp_lua *l)
 {
     l->over_limit = false;
@@ -270,18 +282,41 @@ static int sandbox_open(lua_State *L)
 
 /* ---- the message ---- */
 
+/* luaL_checklstring() (a number is converted in place), without its extra call. */
+static const char *check_str(lua_State *L, int arg, size_t *len)
+{
+    const char *s = lua_tolstring(L, arg, len);
+
+    if (s == NULL)
+        luaL_typeerror(L, arg, lua_typename(L, LUA_TSTRING));
+    return s;
+}
+
+/* The state, when argument 1 is the running call's message; else a Lua error. */
 static struct dp_lua *check_msg(lua_State *L)
 {
-    struct lmsg *u = luaL_checkudata(L, 1, MSG_MT);
+    struct dp_lua *l = state_of(L);
 
-    if (!u->l->in_call || u->gen != u->l->gen)
+    if (lua_type(L, 1) != LUA_TLIGHTUSERDATA)
+        luaL_typeerror(L, 1, MSG_MT);
+    if ((uintptr_t)lua_touserdata(L, 1) != l->live)
         luaL_error(L, "message used after its hook returned (m is valid during the call only)");
-    return u->l;
+    return l;
 }
 
 static struct dp_msg *cur_msg(lua_State *L)
 {
     return *check_msg(L)->cur;
+}
+
+/* The caller's reference, for an edit. The first edit of a call keeps the message as it was
+ * (one more reference to it), so that an error can put it back; that reference also makes the
+ * edit copy the message (dp_msg_splice()) instead of changing it in place. */
+static struct dp_msg **edit_msg(struct dp_lua *l)
+{
+    if (l->orig == NULL)
+        l->orig = dp_msg_ref(*l->cur);
+    return l->cur;
 }
 
 static bool is_ows(uint8_t c)
@@ -384,14 +419,36 @@ static bool param_find(const uint8_t *t, size_t tn, const char *name, size_t nn,
     return false;
 }
 
-/* Raises an error when <s, n> holds one of the bytes of <bad> (it would break a line). */
+/* Raises an error when <s, n> holds one of the bytes of <bad> (it would break a line). All of
+ * them are controls or SP: a short string is checked in one pass that skips the bytes above SP. */
 static void check_bytes(lua_State *L, int arg, const char *s, size_t n, const char *bad,
         const char *what)
 {
+    if (n <= 64) {
+        for (size_t i = 0; i < n; i++) {
+            if ((uint8_t)s[i] <= ' ' && s[i] != '\0' && strchr(bad, s[i]) != NULL)
+                luaL_argerror(L, arg, what);
+        }
+        return;
+    }
     for (const char *b = bad; *b != '\0'; b++) {
         if (memchr(s, *b, n) != NULL)
             luaL_argerror(L, arg, what);
     }
+}
+
+/* Raises an error naming <what> unless argument <arg>, <s, n>, is a token (RFC 9110 5.6.2). The
+ * last string found valid stays referenced from the registry, so its address names it: a hook
+ * that passes the same string call after call (a constant) has it checked once. */
+static void check_token(lua_State *L, struct dp_lua *l, int arg, const char *s, size_t n,
+        const char *what)
+{
+    if (s == l->token_ok)
+        return;
+    luaL_argcheck(L, http_is_token(s, n), arg, what);
+    lua_pushvalue(L, arg);
+    lua_rawseti(L, LUA_REGISTRYINDEX, l->token_ref);
+    l->token_ok = s;
 }
 
 /* An edit failed: raise the error (the hook's edits are then undone by dp_lua_apply). */
@@ -484,7 +541,7 @@ static int m_param(lua_State *L)
 {
     struct dp_msg *m = cur_msg(L);
     size_t nn;
-    const char *name = luaL_checklstring(L, 2, &nn);
+    const char *name = check_str(L, 2, &nn);
     const uint8_t *p = dp_msg_payload(m);
     struct reqline rl;
     size_t vs;
@@ -502,16 +559,16 @@ static int m_set_method(lua_State *L)
     struct reqline rl;
     struct dp_lua *l = check_msg(L);
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
+    const char *s = check_str(L, 2, &n);
     struct dp_msg *m = need_request(L, "set_method", &rl);
     const char *target;
     int rc;
 
-    luaL_argcheck(L, http_is_token(s, n), 2, "not a token (a method, RFC 9110 9.1)");
+    check_token(L, l, 2, s, n, "not a token (a method, RFC 9110 9.1)");
     /* the target is copied out of the message first: the splice may move it */
     lua_pushlstring(L, (const char *)dp_msg_payload(m) + rl.target_off, rl.target_len);
     target = lua_tostring(L, -1);
-    rc = http_head_set_target(l->cur, s, n, target, rl.target_len);
+    rc = http_head_set_target(edit_msg(l), s, n, target, rl.target_len);
     if (rc != 0)
         return edit_fail(L, "set_method", rc);
     return 0;
@@ -522,13 +579,13 @@ static int m_set_path(lua_State *L)
     struct reqline rl;
     struct dp_lua *l = check_msg(L);
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
+    const char *s = check_str(L, 2, &n);
     int rc;
 
     (void)need_request(L, "set_path", &rl);
     luaL_argcheck(L, n > 0, 2, "empty request-target");
     check_bytes(L, 2, s, n, " \t\r\n", "SP, HTAB, CR or LF in a request-target");
-    rc = http_head_set_target(l->cur, NULL, 0, s, n);
+    rc = http_head_set_target(edit_msg(l), NULL, 0, s, n);
     if (rc != 0)
         return edit_fail(L, "set_path", rc);
     return 0;
@@ -542,8 +599,8 @@ static int m_set_param(lua_State *L)
     struct dp_lua *l = check_msg(L);
     size_t nn;
     size_t vn;
-    const char *name = luaL_checklstring(L, 2, &nn);
-    const char *value = luaL_checklstring(L, 3, &vn);
+    const char *name = check_str(L, 2, &nn);
+    const char *value = check_str(L, 3, &vn);
     struct dp_msg *m = need_request(L, "set_param", &rl);
     const uint8_t *t = dp_msg_payload(m) + rl.target_off;
     size_t tn = rl.target_len;
@@ -571,7 +628,7 @@ static int m_set_param(lua_State *L)
     }
     luaL_pushresult(&b);
     nt = lua_tolstring(L, -1, &ntn);
-    rc = http_head_set_target(l->cur, NULL, 0, nt, ntn);
+    rc = http_head_set_target(edit_msg(l), NULL, 0, nt, ntn);
     if (rc != 0)
         return edit_fail(L, "set_param", rc);
     return 0;
@@ -595,7 +652,7 @@ static int m_header(lua_State *L)
 {
     struct dp_msg *m = cur_msg(L);
     size_t nn;
-    const char *name = luaL_checklstring(L, 2, &nn);
+    const char *name = check_str(L, 2, &nn);
     const uint8_t *p = dp_msg_payload(m);
     struct http_field f;
 
@@ -610,13 +667,13 @@ static int m_set_header(lua_State *L)
     struct dp_lua *l = check_msg(L);
     size_t nn;
     size_t vn;
-    const char *name = luaL_checklstring(L, 2, &nn);
-    const char *value = luaL_checklstring(L, 3, &vn);
+    const char *name = check_str(L, 2, &nn);
+    const char *value = check_str(L, 3, &vn);
     int rc;
 
-    luaL_argcheck(L, http_is_token(name, nn), 2, "not a token (a field name, RFC 9110 5.1)");
+    check_token(L, l, 2, name, nn, "not a token (a field name, RFC 9110 5.1)");
     check_bytes(L, 3, value, vn, "\r\n", "CR or LF in a field value");
-    rc = http_head_set(l->cur, name, nn, value, vn);
+    rc = http_head_set(edit_msg(l), name, nn, value, vn);
     if (rc != 0)
         return edit_fail(L, "set_header", rc);
     return 0;
@@ -626,8 +683,8 @@ static int m_remove_header(lua_State *L)
 {
     struct dp_lua *l = check_msg(L);
     size_t nn;
-    const char *name = luaL_checklstring(L, 2, &nn);
-    int rc = http_head_remove(l->cur, name, nn);
+    const char *name = check_str(L, 2, &nn);
+    int rc = http_head_remove(edit_msg(l), name, nn);
 
     if (rc < 0)
         return edit_fail(L, "remove_header", rc);
@@ -668,8 +725,8 @@ static int m_set_body(lua_State *L)
 {
     struct dp_lua *l = check_msg(L);
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
-    struct dp_msg **mp = l->cur;
+    const char *s = check_str(L, 2, &n);
+    struct dp_msg **mp = edit_msg(l);
     const uint8_t *p = dp_msg_payload(*mp);
     size_t h = http_head_len(p, (*mp)->len);
     struct http_field f;
@@ -710,8 +767,9 @@ static int m_set_bytes(lua_State *L)
 {
     struct dp_lua *l = check_msg(L);
     size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
-    int rc = dp_msg_splice(l->cur, 0, (*l->cur)->len, (const uint8_t *)s, n);
+    const char *s = check_str(L, 2, &n);
+    struct dp_msg **mp = edit_msg(l);
+    int rc = dp_msg_splice(mp, 0, (*mp)->len, (const uint8_t *)s, n);
 
     if (rc != 0)
         return edit_fail(L, "set_bytes", rc);
@@ -726,12 +784,13 @@ static int m_drop(lua_State *L)
 
 static int m_tostring(lua_State *L)
 {
-    struct lmsg *u = luaL_checkudata(L, 1, MSG_MT);
+    struct dp_lua *l = state_of(L);
 
-    if (!u->l->in_call || u->gen != u->l->gen) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    if ((uintptr_t)lua_touserdata(L, 1) != l->live) {
         lua_pushliteral(L, "doppel.msg (expired)");
     } else {
-        struct dp_msg *m = *u->l->cur;
+        struct dp_msg *m = *l->cur;
         struct dp_bytes id = dp_msg_id(m);
 
         lua_pushfstring(L, "doppel.msg (type %d, id ", (int)m->type);
@@ -767,12 +826,15 @@ static const luaL_Reg msg_methods[] = {
 
 /* ---- loading the script ---- */
 
-/* Protected: the sandbox and the message metatable. Argument: the struct dp_lua. */
+/* Protected: the sandbox, the message metatable (that of every light userdata) and the token
+ * slot. Argument: the struct dp_lua, a light userdata. */
 static int setup(lua_State *L)
 {
     struct dp_lua *l = lua_touserdata(L, 1);
 
     sandbox_open(L);
+    lua_pushboolean(L, 0);
+    l->token_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, MSG_MT);
     lua_createtable(L, 0, (int)DP_ARRAY_LEN(msg_methods) - 1);
     luaL_setfuncs(L, msg_methods, 0);
@@ -781,7 +843,7 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "doppel.msg");
     lua_setfield(L, -2, "__metatable"); /* getmetatable(m) cannot reach the methods table */
-    l->mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, 1);
     return 0;
 }
 
@@ -879,7 +941,7 @@ int dp_lua_new(const char *path, bool drop_on_error, struct dp_lua **out, struct
         return dp_err_set(err, -ENOMEM, "out of memory");
     l->drop_on_error = drop_on_error;
     l->mem_max = DP_LUA_MEM_MAX;
-    l->mt_ref = LUA_NOREF;
+    l->token_ref = LUA_NOREF;
     for (int t = 0; t < DP_MSG_TYPE_COUNT; t++)
         l->hook[t] = LUA_NOREF;
     l->path = strdup(path);
@@ -906,7 +968,15 @@ int dp_lua_new(const char *path, bool drop_on_error, struct dp_lua **out, struct
         rc = dp_err_set(err, status == LUA_ERRFILE ? -EIO : -EINVAL, "%s", l->last_error);
         goto fail;
     }
+    /* The stack between calls (no push below can fail: LUA_MINSTACK slots are free) */
     lua_settop(l->L, 0);
+    lua_pushcfunction(l->L, msgh);
+    for (int t = DP_MSG_REQUEST; t <= DP_MSG_REPLAY; t++) {
+        if (l->hook[t] != LUA_NOREF)
+            lua_rawgeti(l->L, LUA_REGISTRYINDEX, l->hook[t]);
+        else
+            lua_pushnil(l->L);
+    }
     l->last_error[0] = '\0';
     *out = l;
     return 0;
@@ -919,8 +989,10 @@ void dp_lua_free(struct dp_lua *l)
 {
     if (l == NULL)
         return;
-    if (l->L != NULL)
+    if (l->L != NULL) {
+        lua_sethook(l->L, NULL, 0, 0);
         lua_close(l->L);
+    }
     free(l->path);
     free(l);
 }
@@ -936,22 +1008,6 @@ const char *dp_lua_last_error(const struct dp_lua *l)
 }
 
 /* ---- calling a hook ---- */
-
-/* Protected: makes this call's userdata and calls the hook with it; returns its result. */
-static int call_hook(lua_State *L)
-{
-    struct dp_lua *l = lua_touserdata(L, 1);
-    struct lmsg *u;
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, l->hook[(*l->cur)->type]);
-    u = lua_newuserdatauv(L, sizeof(*u), 0);
-    u->l = l;
-    u->gen = l->gen;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, l->mt_ref);
-    lua_setmetatable(L, -2);
-    lua_call(L, 1, 1);
-    return 1;
-}
 
 static void log_error(struct dp_lua *l, const char *hook, const struct dp_msg *m)
 {
@@ -972,8 +1028,8 @@ static void log_error(struct dp_lua *l, const char *hook, const struct dp_msg *m
 bool dp_lua_apply(struct dp_lua *l, struct dp_msg **mp)
 {
     struct dp_msg *orig = *mp;
+    struct dp_msg *kept;
     lua_State *L = l->L;
-    int base;
     int status;
     bool pass;
     bool keep;
@@ -982,21 +1038,18 @@ bool dp_lua_apply(struct dp_lua *l, struct dp_msg **mp)
             l->hook[orig->type] == LUA_NOREF)
         return true;
     l->ctr[DP_LUA_CALLS]++;
-    /* Our own reference: the first edit copies the message, so that an error can put the
-     * original back. */
-    dp_msg_ref(orig);
     l->cur = mp;
-    l->gen++;
-    l->in_call = true;
+    l->orig = NULL;
     l->drop = false;
-    base = lua_gettop(L) + 1; /* 1: the stack is empty between calls */
-    lua_pushcfunction(L, msgh);
-    lua_pushcfunction(L, call_hook);
-    lua_pushlightuserdata(L, l);
+    if (++l->gen == 0)
+        l->gen = 1;
+    l->live = l->gen;
+    /* Neither push can raise an error: no allocation, and LUA_MINSTACK slots are free. */
+    lua_pushvalue(L, STACK_HOOK(orig->type));
+    lua_pushlightuserdata(L, (void *)l->gen);
     limit_arm(l);
-    status = lua_pcall(L, 1, 1, base);
-    limit_disarm(l);
-    l->in_call = false;
+    status = lua_pcall(L, 1, 1, STACK_MSGH);
+    l->live = 0;
     if (status == LUA_OK) {
         pass = !l->drop && !(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1));
         keep = pass;
@@ -1007,15 +1060,20 @@ bool dp_lua_apply(struct dp_lua *l, struct dp_msg **mp)
         pass = !l->drop_on_error;
         keep = false;
     }
-    lua_settop(L, base - 1);
+    lua_settop(L, STACK_TOP);
     l->cur = NULL;
-    if (keep && *mp != orig)
-        l->ctr[DP_LUA_CHANGED]++;
-    if (!keep && *mp != orig) {
-        dp_msg_unref(*mp); /* the edited copy */
-        *mp = orig;        /* our reference becomes the caller's again */
-    } else {
-        dp_msg_unref(orig);
+    kept = l->orig; /* NULL: nothing was edited, *mp is <orig> */
+    l->orig = NULL;
+    if (kept != NULL) {
+        if (*mp == kept) {
+            dp_msg_unref(kept); /* an edit that failed or changed nothing */
+        } else if (keep) {
+            l->ctr[DP_LUA_CHANGED]++;
+            dp_msg_unref(kept);
+        } else {
+            dp_msg_unref(*mp); /* the edited copy */
+            *mp = kept;        /* our reference becomes the caller's again */
+        }
     }
     if (!pass)
         l->ctr[DP_LUA_DROPPED]++;

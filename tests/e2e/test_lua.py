@@ -296,3 +296,30 @@ def test_runs_after_modifiers_and_prettify(tmp_path):
                 "--prettify-http")
     (_, payload), = dp.records(r.stdout)
     assert b"X-Seen: yes,3,none\r\n" in payload, payload
+
+
+KEPT = """local prev
+function on_request(m)
+  local ok = pcall(function() return prev and prev:path() end)
+  m:set_header('X-Prev', prev == nil and 'none' or (ok and 'usable' or 'refused'))
+  prev = m
+  if m:path():find('n=2', 1, true) then
+    m:set_body(string.rep('z', 5000))
+    assert(prev:path() == '/?n=2')
+    error('after edits')
+  end
+end
+"""
+
+
+def test_kept_message_refused_and_edits_undone(tmp_path):
+    # A message kept in an upvalue is refused in every later call; an error after edits (one
+    # that grows the message) lets the original bytes through, the meta line included.
+    src = gor_file(tmp_path, requests(4))
+    r = run_lua(src, script(tmp_path, KEPT))
+    out = dp.records(r.stdout)
+    assert [p.split(b"\r\n")[1] for _, p in out] == [
+        b"X-Prev: none", b"X-Prev: refused", b"Host: example.com", b"X-Prev: refused"]
+    assert out[2] == dp.records(src.read_bytes())[2]
+    assert "hook.lua:9: after edits" in r.err, r.err
+    assert lua_ctr(r) == {"lua_calls": 4, "lua_changed": 3, "lua_dropped": 0, "lua_errors": 1}

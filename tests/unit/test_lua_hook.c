@@ -352,6 +352,13 @@ static void test_edit_refused(void **state)
         { HOOK("m:set_header(1)"), DP_MSG_REQUEST,
                 "bad argument #2 to 'set_header' (string expected" },
         { HOOK("m.header('Host')"), DP_MSG_REQUEST, "doppel.msg expected" },
+        { HOOK("m.set_header({}, 'A', 'b')"), DP_MSG_REQUEST,
+                "bad argument #1 to 'set_header' (doppel.msg expected, got table)" },
+        { HOOK("m.path()"), DP_MSG_REQUEST, "doppel.msg expected, got no value" },
+        { HOOK("m:set_header('X', string.rep('v', 64) .. '\\n')"), DP_MSG_REQUEST, "CR or LF" },
+        { HOOK("m:set_header('X', string.rep('v', 65) .. '\\r')"), DP_MSG_REQUEST, "CR or LF" },
+        { HOOK("m:set_path('/' .. string.rep('p', 99) .. ' ')"), DP_MSG_REQUEST,
+                "request-target" },
         { "function on_response(m) m:set_path('/x') end", DP_MSG_RESPONSE,
                 "set_path: not a request" },
         { "function on_response(m) m:set_method('GET') end", DP_MSG_RESPONSE,
@@ -386,6 +393,83 @@ static void test_edit_refused(void **state)
         dp_lua_free(l);
         free(path);
     }
+}
+
+/* The bytes that would break a line are refused in strings of every length (short ones are
+ * checked byte by byte, long ones with memchr), at the start, in the middle and at the end. */
+static void test_line_breaking_bytes(void **state)
+{
+    struct dp_lua *l = load(
+            "function on_request(m)\n"
+            "  for _, n in ipairs({ 0, 1, 31, 62, 63, 64, 65, 200 }) do\n"
+            "    local a, b = string.rep('v', n // 2), string.rep('w', n - n // 2)\n"
+            "    for _, c in ipairs({ '\\r', '\\n' }) do\n"
+            "      for _, v in ipairs({ c .. a .. b, a .. c .. b, a .. b .. c }) do\n"
+            "        local ok, e = pcall(m.set_header, m, 'X', v)\n"
+            "        assert(not ok and e:find('CR or LF in a field value', 1, true), n)\n"
+            "      end\n"
+            "    end\n"
+            "    for _, c in ipairs({ ' ', '\\t', '\\r', '\\n' }) do\n"
+            "      assert(not pcall(m.set_path, m, '/' .. a .. c .. b), n)\n"
+            "      assert(not pcall(m.set_param, m, a .. c .. 'k', 'v'), n)\n"
+            "      assert(not pcall(m.set_param, m, 'k', a .. b .. c), n)\n"
+            "    end\n"
+            "    m:set_header('X-' .. n, a .. '\\0 \\t\\1' .. b)\n" /* fine in a value */
+            "    m:set_path('/' .. a .. '\\0\\1' .. b)\n"
+            "  end\n"
+            "  m:set_path('/ok')\n"
+            "end\n");
+    struct dp_msg *m = mk(DP_MSG_REQUEST, S(REQ("/")));
+    struct dp_bytes want = { (const uint8_t *)"\r\nX-65: ", 8 };
+
+    (void)state;
+    assert_true(dp_lua_apply(l, &m));
+    assert_no_error(l);
+    assert_memory_equal(dp_msg_payload(m), "GET /ok HTTP/1.1\r\nX-200: ", 25);
+    assert_non_null(memmem(dp_msg_payload(m), m->len, want.ptr, want.len));
+    dp_msg_unref(m);
+    dp_lua_free(l);
+}
+
+/* Names are checked as tokens whether they are constants, new strings each call, numbers, or
+ * strings that the collector has freed; a bad name is refused every time. */
+static void test_token_names(void **state)
+{
+    struct dp_lua *l = load(
+            "local n = 0\n"
+            "function on_request(m)\n"
+            "  n = n + 1\n"
+            "  m:set_header('X-Good-' .. n, '1')\n" /* a new string each call */
+            "  collectgarbage()\n"
+            "  for i = 1, 3 do\n"
+            "    local ok, e = pcall(m.set_header, m, 'X Bad ' .. n, '1')\n"
+            "    assert(not ok and e:find('not a token (a field name', 1, true), e)\n"
+            "    assert(not pcall(m.set_header, m, 'X Same', '1'))\n"
+            "    m:set_header('X-Same', 'a')\n"
+            "    assert(not pcall(m.set_method, m, 'G ET'))\n"
+            "    assert(not pcall(m.set_header, m, 'X-Same\\0', '1'))\n"
+            "    assert(not pcall(m.set_header, m, '', '1'))\n"
+            "  end\n"
+            "  m:set_header(42, 'num')\n" /* converted to the string "42", a token */
+            "  m:set_method('PUT')\n"
+            "  m:set_header('PUT', 'too')\n"
+            "end\n");
+
+    (void)state;
+    for (int i = 1; i <= 3; i++) {
+        struct dp_msg *m = mk(DP_MSG_REQUEST, S(REQ("/")));
+        char want[128];
+        int n = snprintf(want, sizeof(want),
+                "PUT / HTTP/1.1\r\nPUT: too\r\n42: num\r\nX-Same: a\r\nX-Good-%d: 1\r\n"
+                "Host: a\r\n\r\n",
+                i);
+
+        assert_true(dp_lua_apply(l, &m));
+        assert_no_error(l);
+        assert_payload(m, want, (size_t)n);
+        dp_msg_unref(m);
+    }
+    dp_lua_free(l);
 }
 
 /* ---- state, drops, errors ---- */
@@ -484,6 +568,56 @@ static void test_error_keeps_message(void **state)
     }
 }
 
+/* The caller's is the only reference (the usual case): after edits, an error or a drop still
+ * leaves the message byte for byte as it was, meta line included, at the same address. */
+static void test_error_sole_owner(void **state)
+{
+    static const struct {
+        const char *script;
+        bool drop; /* the hook drops the message (without an error) */
+    } cases[] = {
+        { HOOK("m:set_header('X', '1'); error('boom')"), false },
+        { HOOK("m:set_header('Host', 'b'); m:remove_header('Content-Length'); "
+               "m:set_method('PATCH'); m:set_param('q', '1'); error('boom')"),
+                false },
+        { HOOK("m:set_body(string.rep('z', 100000)); error('boom')"), false }, /* grows */
+        { HOOK("m:set_bytes(''); error('boom')"), false },
+        { HOOK("m:set_bytes('x'); m:set_bytes(string.rep('y', 5000)); local t = nil; t.x = 1"),
+                false },
+        { HOOK("m:set_header('X', '1'); m:set_header('Bad Name', '1')"), false }, /* refused */
+        { HOOK("m:set_header('X', '1'); return false"), true },
+        { HOOK("m:set_body('gone'); m:drop()"), true },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < DP_ARRAY_LEN(cases); i++) {
+        for (int drop_on_error = 0; drop_on_error <= 1; drop_on_error++) {
+            struct dp_lua *l = load_ex(cases[i].script, drop_on_error, NULL);
+            struct dp_msg *m = mk(DP_MSG_REQUEST, S(POST));
+            struct dp_msg *orig = m;
+            size_t n = (size_t)m->meta_off + m->meta_len + m->len;
+            uint8_t *before = malloc(n);
+            bool dropped = cases[i].drop || drop_on_error;
+
+            assert_non_null(before);
+            memcpy(before, m->buf, n);
+            if (dp_lua_apply(l, &m) == dropped)
+                fail_msg("case %zu drop_on_error=%d: %s", i, drop_on_error,
+                        dp_lua_last_error(l));
+            assert_ptr_equal(m, orig);
+            assert_int_equal(m->refs, 1);
+            assert_int_equal((size_t)m->meta_off + m->meta_len + m->len, n);
+            assert_memory_equal(m->buf, before, n);
+            assert_int_equal(dp_lua_ctr(l)[DP_LUA_ERRORS], !cases[i].drop);
+            assert_int_equal(dp_lua_ctr(l)[DP_LUA_CHANGED], 0);
+            assert_int_equal(dp_lua_ctr(l)[DP_LUA_DROPPED], dropped);
+            free(before);
+            dp_msg_unref(m);
+            dp_lua_free(l);
+        }
+    }
+}
+
 static void test_error_objects(void **state)
 {
     static const struct {
@@ -571,6 +705,68 @@ static void test_use_after_call(void **state)
     dp_lua_free(l);
 }
 
+/* A message kept past its call, in a global, a table or a closure, is refused in every later
+ * call, while that call's own message works; an error in the call that kept it changes nothing. */
+static void test_use_after_call_kept(void **state)
+{
+    static const struct {
+        const char *script;
+        enum dp_msg_type first; /* the type of the first message; the second is a request */
+        int first_errors;       /* errors the first call raises */
+        int line;               /* of the error in the second call */
+    } cases[] = {
+        { "function on_request(m)\n"
+          "  if saved then saved:header('Host') end\n"
+          "  saved = m\n"
+          "end\n",
+                DP_MSG_REQUEST, 0, 2 },
+        { "function on_request(m)\n"
+          "  if f then assert(m:path() == '/b'); f() end\n"
+          "  f = function() return m:set_header('X', 'late') end\n"
+          "end\n",
+                DP_MSG_REQUEST, 0, 3 },
+        { "function on_request(m)\n"
+          "  if t then t[1]:drop() end\n"
+          "  t = { m }\n"
+          "  error('first')\n"
+          "end\n",
+                DP_MSG_REQUEST, 1, 2 },
+        { "function on_response(m) saved = m end\n"
+          "function on_request(m)\n"
+          "  assert(saved ~= m and not rawequal(saved, m) and type(saved) == type(m))\n"
+          "  assert(m:path() == '/b' and tostring(m):find('type 1', 1, true))\n"
+          "  assert(tostring(saved) == 'doppel.msg (expired)')\n"
+          "  saved:type()\n"
+          "end\n",
+                DP_MSG_RESPONSE, 0, 6 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < DP_ARRAY_LEN(cases); i++) {
+        char *path;
+        struct dp_lua *l = load_ex(cases[i].script, false, &path);
+        struct dp_msg *a = cases[i].first == DP_MSG_REQUEST
+                ? mk(DP_MSG_REQUEST, S(REQ("/a")))
+                : mk(DP_MSG_RESPONSE, S("HTTP/1.1 200 OK\r\n\r\n"));
+        struct dp_msg *b = mk(DP_MSG_REQUEST, S(REQ("/b")));
+        char want[256];
+
+        assert_true(dp_lua_apply(l, &a));
+        assert_int_equal(dp_lua_ctr(l)[DP_LUA_ERRORS], cases[i].first_errors);
+        assert_true(dp_lua_apply(l, &b)); /* the error does not drop it */
+        assert_int_equal(dp_lua_ctr(l)[DP_LUA_ERRORS], cases[i].first_errors + 1);
+        snprintf(want, sizeof(want), "%s:%d: message used after its hook returned", path,
+                cases[i].line);
+        assert_contains(dp_lua_last_error(l), want);
+        assert_payload(b, S(REQ("/b")));
+        assert_int_equal(b->refs, 1);
+        dp_msg_unref(a);
+        dp_msg_unref(b);
+        dp_lua_free(l);
+        free(path);
+    }
+}
+
 /* ---- limits ---- */
 
 static void test_instruction_limit(void **state)
@@ -614,6 +810,24 @@ static void test_instruction_limit(void **state)
     }
     dp_lua_free(l);
     free(path);
+}
+
+/* Each call gets the whole budget: two calls of 0.6 * DP_LUA_INSTR_MAX instructions each both
+ * run to their end (FORLOOP is one instruction per iteration). */
+static void test_instruction_budget_per_call(void **state)
+{
+    struct dp_lua *l = load(HOOK("for i = 1, 60000000 do end; m:set_header('X', 'done')"));
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct dp_msg *m = mk(DP_MSG_REQUEST, S(REQ("/")));
+
+        assert_true(dp_lua_apply(l, &m));
+        assert_no_error(l);
+        assert_payload(m, S("GET / HTTP/1.1\r\nX: done\r\nHost: a\r\n\r\n"));
+        dp_msg_unref(m);
+    }
+    dp_lua_free(l);
 }
 
 static void test_memory_limit(void **state)
@@ -890,13 +1104,18 @@ int main(void)
         cmocka_unit_test(test_edits),
         cmocka_unit_test(test_edit_sole_owner),
         cmocka_unit_test(test_edit_refused),
+        cmocka_unit_test(test_line_breaking_bytes),
+        cmocka_unit_test(test_token_names),
         cmocka_unit_test(test_state_persists),
         cmocka_unit_test(test_drop),
         cmocka_unit_test(test_error_keeps_message),
+        cmocka_unit_test(test_error_sole_owner),
         cmocka_unit_test(test_error_objects),
         cmocka_unit_test(test_error_count),
         cmocka_unit_test(test_use_after_call),
+        cmocka_unit_test(test_use_after_call_kept),
         cmocka_unit_test(test_instruction_limit),
+        cmocka_unit_test(test_instruction_budget_per_call),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_load_file_errors),
