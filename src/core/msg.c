@@ -256,37 +256,43 @@ static void fill(uint8_t *dst, const uint8_t *src, size_t n)
         memset(dst, 0, n);
 }
 
+/* dp_msg_splice() of a message with other references: a copy takes the edit, and the other
+ * holders keep the original. */
+static int splice_copy(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins,
+        size_t ins_len, size_t nlen)
+{
+    struct dp_msg *m = *mp;
+    size_t head = (size_t)m->meta_off + m->meta_len;
+    struct dp_msg *c = dp_msg_alloc(head + nlen);
+    size_t cap;
+
+    if (c == NULL)
+        return -ENOMEM;
+    cap = c->cap;
+    *c = *m;
+    c->refs = 1;
+    c->cap = cap;
+    memcpy(c->buf, m->buf, head + off);
+    fill(c->buf + head + off, ins, ins_len);
+    memcpy(c->buf + head + off + ins_len, m->buf + head + off + del, m->len - off - del);
+    c->len = nlen;
+    dp_msg_unref(m);
+    *mp = c;
+    return 0;
+}
+
 int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins, size_t ins_len)
 {
     struct dp_msg *m = *mp;
-    size_t tail;
     size_t nlen;
     uint8_t *p;
 
     DP_BUG_ON(off > m->len || del > m->len - off);
-    tail = m->len - off - del;
     if (ins_len > SIZE_MAX / 2 || m->len > SIZE_MAX / 2)
         return -ENOMEM;
     nlen = m->len - del + ins_len;
-    if (m->refs > 1) { /* copy on write: the other holders keep the original */
-        size_t head = (size_t)m->meta_off + m->meta_len;
-        struct dp_msg *c = dp_msg_alloc(head + nlen);
-        size_t cap;
-
-        if (c == NULL)
-            return -ENOMEM;
-        cap = c->cap;
-        *c = *m;
-        c->refs = 1;
-        c->cap = cap;
-        memcpy(c->buf, m->buf, head + off);
-        fill(c->buf + head + off, ins, ins_len);
-        memcpy(c->buf + head + off + ins_len, m->buf + head + off + del, tail);
-        c->len = nlen;
-        dp_msg_unref(m);
-        *mp = c;
-        return 0;
-    }
+    if (m->refs > 1)
+        return splice_copy(mp, off, del, ins, ins_len, nlen);
     if (nlen > dp_msg_payload_cap(m)) {
         struct dp_msg *g = dp_msg_grow(m, nlen);
 
@@ -294,9 +300,12 @@ int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins
             return -ENOMEM;
         *mp = m = g;
     }
+    /* in place: the size classes leave room after most payloads */
     p = dp_msg_payload(m);
-    memmove(p + off + ins_len, p + off + del, tail);
-    fill(p + off, ins, ins_len);
+    if (ins_len != del)
+        memmove(p + off + ins_len, p + off + del, m->len - off - del);
+    if (ins_len > 0)
+        fill(p + off, ins, ins_len);
     m->len = nlen;
     return 0;
 }
