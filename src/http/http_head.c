@@ -3,6 +3,10 @@
 #include <errno.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "core/common.h"
 
 static bool is_ows(uint8_t c)
@@ -13,6 +17,33 @@ static bool is_ows(uint8_t c)
 static uint8_t lower(uint8_t c)
 {
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+/* True when <a, n> (a line's first bytes) and <b, n> (a name) are the same up to ASCII case
+ * and hold no ':' (a field name ends at the line's first colon): 8 bytes at a time while they
+ * are the same bytes (they mostly are), then byte by byte. */
+static inline bool same_name(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        uint64_t y;
+        uint64_t c;
+
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+        c = x ^ 0x3a3a3a3a3a3a3a3aull; /* a zero byte where x has a ':' */
+        if (((c - 0x0101010101010101ull) & ~c & 0x8080808080808080ull) != 0)
+            return false;
+    }
+    for (; i < n; i++) {
+        if (a[i] == ':' || (a[i] != b[i] && lower(a[i]) != lower(b[i])))
+            return false;
+    }
+    return true;
 }
 
 /* End of the line starting at <off>: the offset of its LF, or <len>. */
@@ -27,6 +58,69 @@ static size_t line_lf(const uint8_t *p, size_t len, size_t off)
 static size_t content_len(const uint8_t *p, size_t off, size_t lf)
 {
     return lf > off && p[lf - 1] == '\r' ? lf - 1 - off : lf - off;
+}
+
+/* True when the line [off, lf) is empty (RFC 9112 §2.2: CRLF or a bare LF). */
+static bool is_blank(const uint8_t *p, size_t off, size_t lf)
+{
+    return lf == off || (lf == off + 1 && p[off] == '\r');
+}
+
+/*
+ * The LFs in the 16 bytes at <blk> of <p, len> (fewer at the end), one bit each, bit 0 for
+ * <blk>: a head's lines are short, and a memchr() call per line costs more than the line. With
+ * SSE2, 16 bytes in 3 instructions; the last block is loaded to end at <len>, never past it.
+ */
+static uint32_t lf_block(const uint8_t *p, size_t len, size_t blk)
+{
+    uint32_t m = 0;
+
+#ifdef __SSE2__
+    if (len >= 16) {
+        size_t o = len - blk >= 16 ? blk : len - 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + o));
+
+        m = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        return m >> (blk - o);
+    }
+#endif
+    for (size_t j = 0; j < 16 && blk + j < len; j++)
+        m |= (uint32_t)(p[blk + j] == '\n') << j;
+    return m;
+}
+
+/* lf_block64() of fewer than 64 bytes, or without SSE2. */
+static uint64_t lf_block64_short(const uint8_t *p, size_t len, size_t blk)
+{
+    uint64_t m = 0;
+
+    for (size_t j = 0; j < 64 && blk + j < len; j += 16)
+        m |= (uint64_t)lf_block(p, len, blk + j) << j;
+    return m;
+}
+
+/* The LFs in the 64 bytes at <blk> of <p, len> (fewer at the end), bit 0 for <blk>. */
+static inline __attribute__((always_inline)) uint64_t lf_block64(const uint8_t *p, size_t len,
+        size_t blk)
+{
+#ifdef __SSE2__
+    if (len >= 64) { /* the last 64 bytes are loaded to end at <len>, never past it */
+        size_t o = len - blk >= 64 ? blk : len - 64;
+        __m128i lf = _mm_set1_epi8('\n');
+        const uint8_t *q = p + o;
+        uint64_t m0 = (uint32_t)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)q), lf));
+        uint64_t m1 = (uint32_t)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(q + 16)), lf));
+        uint64_t m2 = (uint32_t)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(q + 32)), lf));
+        uint64_t m3 = (uint32_t)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(q + 48)), lf));
+
+        return (m0 | m1 << 16 | m2 << 32 | m3 << 48) >> (blk - o);
+    }
+#endif
+    return lf_block64_short(p, len, blk);
 }
 
 bool http_is_token(const char *p, size_t len)
@@ -88,6 +182,52 @@ size_t http_head_len(const uint8_t *p, size_t len)
     return 0;
 }
 
+/* The field <name> in the line [off, end) (its LF included, when it has one), as
+ * http_head_find(): true and *<f> filled. */
+static inline bool line_match(const uint8_t *p, size_t off, size_t end, const char *name,
+        size_t name_len, struct http_field *f)
+{
+    size_t e = end;
+    size_t v;
+
+    /* an obs-fold line is no field */
+    if (name_len >= end - off || p[off + name_len] != ':' || is_ows(p[off]) ||
+            !same_name(p + off, (const uint8_t *)name, name_len))
+        return false;
+    if (p[e - 1] == '\n')
+        e--;
+    if (e > off && p[e - 1] == '\r')
+        e--;
+    v = off + name_len + 1;
+    while (v < e && is_ows(p[v]))
+        v++;
+    while (e > v && is_ows(p[e - 1]))
+        e--;
+    f->line_off = off;
+    f->line_len = end - off;
+    f->name_len = name_len;
+    f->value_off = v;
+    f->value_len = e - v;
+    return true;
+}
+
+/* http_head_find() from the line at <off> on. */
+static bool find_from(const uint8_t *p, size_t len, size_t off, const char *name,
+        size_t name_len, struct http_field *f)
+{
+    while (off < len) {
+        size_t lf = line_lf(p, len, off);
+        size_t end = lf < len ? lf + 1 : len;
+
+        if (content_len(p, off, lf) == 0)
+            return false; /* the blank line: end of the head */
+        if (line_match(p, off, end, name, name_len, f))
+            return true;
+        off = end;
+    }
+    return false;
+}
+
 bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_len,
         struct http_field *f)
 {
@@ -95,63 +235,184 @@ bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_
 
     if (off == 0 || name_len == 0)
         return false;
-    while (off < len) {
-        size_t lf = line_lf(p, len, off);
-        size_t n = content_len(p, off, lf);
-        const uint8_t *colon;
+    return find_from(p, len, off, name, name_len, f);
+}
 
-        if (n == 0)
-            return false; /* the blank line: end of the head */
-        colon = is_ows(p[off]) ? NULL : memchr(p + off, ':', n);
-        if (colon != NULL && (size_t)(colon - (p + off)) == name_len) {
-            size_t i = 0;
+void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix)
+{
+    size_t blk = 0;
+    uint64_t mask; /* the LFs at blk + bit, not read yet */
+    size_t s = 0;  /* the line being read */
+    size_t n = 0;
+    size_t lf;
 
-            while (i < name_len && lower(p[off + i]) == lower((uint8_t)name[i]))
-                i++;
-            if (i == name_len) {
-                size_t v = off + name_len + 1;
-                size_t e = off + n;
-
-                while (v < e && is_ows(p[v]))
-                    v++;
-                while (e > v && is_ows(p[e - 1]))
-                    e--;
-                f->line_off = off;
-                f->line_len = (lf < len ? lf + 1 : len) - off;
-                f->name_len = name_len;
-                f->value_off = v;
-                f->value_len = e - v;
-                return true;
-            }
+    DP_BUG_ON(max > HTTP_IDX_MAX);
+    ix->max = max;
+    ix->more = false;
+    if (len == 0)
+        goto none;
+    mask = lf_block64(p, len, 0);
+    for (;;) { /* the start line, after any empty lines (RFC 9112 §2.2) */
+        while (mask == 0) {
+            blk += 64;
+            if (blk >= len)
+                goto none;
+            mask = lf_block64(p, len, blk);
         }
-        off = lf + 1;
+        lf = blk + (size_t)__builtin_ctzll(mask);
+        mask &= mask - 1;
+        if (!is_blank(p, s, lf))
+            break;
+        s = lf + 1;
     }
-    return false;
+    ix->start = s;
+    ix->start_end = s = lf + 1;
+    if (max == 0)
+        goto full;
+    for (;;) { /* field lines, up to the blank line */
+        while (mask == 0) {
+            blk += 64;
+            if (blk >= len) {
+                if (s < len && !is_blank(p, s, len)) { /* a last line without LF */
+                    ix->line[n++] = s;
+                    s = len;
+                }
+                goto done;
+            }
+            mask = lf_block64(p, len, blk);
+        }
+        lf = blk + (size_t)__builtin_ctzll(mask);
+        mask &= mask - 1;
+        if (lf - s <= 1 && is_blank(p, s, lf))
+            goto done;
+        ix->line[n++] = s;
+        s = lf + 1;
+        if (n == max)
+            goto full;
+    }
+none:
+    ix->start = 0; /* no whole start line */
+    ix->start_end = 0;
+    s = 0;
+    goto done;
+full:
+    /* more field lines unless a blank line (or a lone CR at the end) comes next */
+    ix->more = s < len && p[s] != '\n' && !(p[s] == '\r' && (s + 1 == len || p[s + 1] == '\n'));
+done:
+    ix->line[n] = s;
+    ix->n = n;
+}
+
+bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t len,
+        const char *name, size_t name_len, struct http_field *f)
+{
+    if (ix->start_end == 0 || name_len == 0)
+        return false;
+    for (size_t i = 0; i < ix->n; i++) {
+        size_t off = ix->line[i];
+
+        /* most lines fail here, without a call */
+        if (name_len < ix->line[i + 1] - off && p[off + name_len] == ':' &&
+                line_match(p, off, ix->line[i + 1], name, name_len, f))
+            return true;
+    }
+    return ix->more && find_from(p, len, ix->line[ix->n], name, name_len, f);
+}
+
+/* Moves the offsets at or after <from> by <delta> (modulo SIZE_MAX + 1: it may be "negative"). */
+static void idx_shift(struct http_head_idx *ix, size_t from, size_t delta)
+{
+    if (ix->start >= from)
+        ix->start += delta;
+    if (ix->start_end >= from)
+        ix->start_end += delta;
+    for (size_t i = 0; i <= ix->n; i++) {
+        if (ix->line[i] >= from)
+            ix->line[i] += delta;
+    }
+}
+
+int http_head_idx_splice(struct dp_msg **mp, struct http_head_idx *ix, size_t off, size_t del,
+        const uint8_t *ins, size_t ins_len)
+{
+    int rc = dp_msg_splice(mp, off, del, ins, ins_len);
+
+    if (rc != 0)
+        return rc;
+    if (ins != NULL && memchr(ins, '\n', ins_len) != NULL) /* new lines */
+        http_head_index(dp_msg_payload(*mp), (*mp)->len, ix->max, ix);
+    else if (ins_len != del)
+        idx_shift(ix, off + del, ins_len - del);
+    return 0;
+}
+
+int http_head_idx_insert(struct dp_msg **mp, struct http_head_idx *ix, const uint8_t *line,
+        size_t line_len)
+{
+    size_t at = ix->start_end;
+    size_t keep;
+    int rc;
+
+    if (at == 0)
+        return -EINVAL;
+    DP_BUG_ON(line_len == 0 || line[line_len - 1] != '\n');
+    rc = dp_msg_splice(mp, at, 0, line, line_len);
+    if (rc != 0)
+        return rc;
+    /* the new line goes first; a full index lets its last line go */
+    keep = ix->n < HTTP_IDX_MAX ? ix->n + 1 : ix->n;
+    for (size_t i = keep; i > 0; i--)
+        ix->line[i] = ix->line[i - 1] + line_len;
+    ix->line[0] = at;
+    if (ix->n < HTTP_IDX_MAX)
+        ix->n++;
+    else
+        ix->more = true;
+    return 0;
+}
+
+int http_head_idx_set(struct dp_msg **mp, struct http_head_idx *ix, const char *name,
+        size_t name_len, const char *value, size_t value_len)
+{
+    struct http_field f;
+    size_t ins = name_len + value_len + 4;
+    uint8_t line[256];
+    uint8_t *q;
+    int rc;
+
+    if (ix->start_end == 0)
+        return -EINVAL;
+    if (http_head_idx_find(ix, dp_msg_payload(*mp), (*mp)->len, name, name_len, &f))
+        return http_head_idx_splice(mp, ix, f.value_off, f.value_len, (const uint8_t *)value,
+                value_len);
+    /* "name: value\r\n" right after the start line (GoReplay's SetHeader) */
+    if (ins <= sizeof(line) && memchr(name, '\n', name_len) == NULL &&
+            memchr(value, '\n', value_len) == NULL) {
+        memcpy(line, name, name_len);
+        memcpy(line + name_len, ": ", 2);
+        memcpy(line + name_len + 2, value, value_len);
+        memcpy(line + name_len + 2 + value_len, "\r\n", 2);
+        return http_head_idx_insert(mp, ix, line, ins);
+    }
+    rc = dp_msg_splice(mp, ix->start_end, 0, NULL, ins);
+    if (rc != 0)
+        return rc;
+    q = dp_msg_payload(*mp) + ix->start_end;
+    memcpy(q, name, name_len);
+    memcpy(q + name_len, ": ", 2);
+    memcpy(q + name_len + 2, value, value_len);
+    memcpy(q + name_len + 2 + value_len, "\r\n", 2);
+    http_head_index(dp_msg_payload(*mp), (*mp)->len, ix->max, ix); /* a long line, or new ones */
+    return 0;
 }
 
 int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const char *value,
         size_t value_len)
 {
-    struct dp_msg *m = *mp;
-    const uint8_t *p = dp_msg_payload(m);
-    struct http_field f;
-    size_t at = http_head_start_end(p, m->len);
-    int rc;
+    struct http_head_idx ix;
 
-    if (at == 0)
-        return -EINVAL;
-    if (http_head_find(p, m->len, name, name_len, &f))
-        return dp_msg_splice(mp, f.value_off, f.value_len, (const uint8_t *)value, value_len);
-    rc = dp_msg_splice(mp, at, 0, NULL, name_len + value_len + 4);
-    if (rc == 0) {
-        uint8_t *q = dp_msg_payload(*mp) + at;
-
-        memcpy(q, name, name_len);
-        memcpy(q + name_len, ": ", 2);
-        memcpy(q + name_len + 2, value, value_len);
-        memcpy(q + name_len + 2 + value_len, "\r\n", 2);
-    }
-    return rc;
+    http_head_index(dp_msg_payload(*mp), (*mp)->len, HTTP_IDX_MAX, &ix);
+    return http_head_idx_set(mp, &ix, name, name_len, value, value_len);
 }
 
 int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len)
@@ -186,7 +447,7 @@ int http_head_set_target(struct dp_msg **mp, const char *method, size_t method_l
 
     if (end == 0)
         return -EINVAL;
-    while (p[start] == '\r' || p[start] == '\n') /* leading empty lines */
+    while (start < end && (p[start] == '\r' || p[start] == '\n')) /* leading empty lines */
         start++;
     sp1 = memchr(p + start, ' ', end - start);
     if (sp1 == NULL || sp1 == p + start)

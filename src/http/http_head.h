@@ -62,4 +62,57 @@ int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len) DP_W
 int http_head_set_target(struct dp_msg **mp, const char *method, size_t method_len,
         const char *target, size_t target_len) DP_WUR;
 
+/*
+ * The lines of a head, found in one pass, for code that reads and edits one message's head
+ * several times (the request modifiers). Offsets are into the payload:
+ *
+ *   [empty lines] start-line LF  field-line LF  field-line LF ...  LF  body
+ *                 ^ start        ^ line[0]      ^ line[1]          ^ line[n]
+ *                                ^ start_end
+ *
+ * Line i runs from line[i] up to line[i + 1] (its LF included). line[n] is where the blank
+ * line starts, or the end of the bytes when the head does not end within them, or, when <more>
+ * is set, the first line not indexed: the lines from there on are searched one by one. An
+ * obs-fold continuation line (starting with SP or HTAB) is a line of its own, never matched as
+ * a field. A last line without LF is indexed unless it is empty (or a lone CR). Edits made
+ * through http_head_idx_*() keep the index what http_head_index() would build anew.
+ */
+#define HTTP_IDX_MAX 64
+
+struct http_head_idx {
+    size_t start;     /* the start line's first byte (after leading empty lines) */
+    size_t start_end; /* just past the start line's LF; 0: no whole start line (n is 0) */
+    size_t n;         /* field lines indexed */
+    size_t max;       /* the <max> it was built with */
+    bool more;        /* line[n] starts a field line that was not indexed (nor those after) */
+    size_t line[HTTP_IDX_MAX + 1];
+};
+
+/* Indexes the head of <p, len>, with at most <max> (<= HTTP_IDX_MAX) field lines: 0 finds the
+ * start line alone. Reads nothing outside <p, len>. */
+void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix);
+
+/* http_head_find() through <ix>, the index of <p, len>: the same answer. */
+bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t len,
+        const char *name, size_t name_len, struct http_field *f);
+
+/*
+ * dp_msg_splice() of *<mp> that keeps <ix>, its index, valid. [off, off + del) lies within one
+ * line of the start line or a field line, LF excluded, and does not start at the line's first
+ * byte unless <del> > 0 (an LF in <ins> is fine: the head is indexed again). 0, or -ENOMEM with
+ * *<mp> and <ix> unchanged.
+ */
+int http_head_idx_splice(struct dp_msg **mp, struct http_head_idx *ix, size_t off, size_t del,
+        const uint8_t *ins, size_t ins_len) DP_WUR;
+
+/* Inserts the field line <line, line_len> (it ends with its only LF) right after the start
+ * line of *<mp>, as http_head_set() does for a missing field; <ix>, its index, stays valid. 0;
+ * -EINVAL without a whole start line; -ENOMEM. */
+int http_head_idx_insert(struct dp_msg **mp, struct http_head_idx *ix, const uint8_t *line,
+        size_t line_len) DP_WUR;
+
+/* http_head_set() through <ix>, the index of *<mp>, which stays valid: the same result. */
+int http_head_idx_set(struct dp_msg **mp, struct http_head_idx *ix, const char *name,
+        size_t name_len, const char *value, size_t value_len) DP_WUR;
+
 #endif

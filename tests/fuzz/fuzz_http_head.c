@@ -1,10 +1,13 @@
 /*
  * fuzz_http_head.c: finding and setting header fields on hostile bytes.
  *
- * Byte 0 picks the field name; the rest is the message. Invariants: every offset found lies
- * inside the input; setting a field changes the length by exactly what it replaced or inserted,
- * and afterwards the first field of that name holds the new value; bytes outside the edit are
- * unchanged.
+ * Byte 0 picks the field name and how many lines the index holds; the rest is the message.
+ * Invariants: every offset found lies inside the input; setting a field changes the length by
+ * exactly what it replaced or inserted, and afterwards the first field of that name holds the
+ * new value; bytes outside the edit are unchanged. The head index (http_head_index) finds the
+ * start line http_head_start_end() finds, every lookup through it answers as http_head_find(),
+ * and setting a field through it gives http_head_set()'s bytes and leaves the index what
+ * http_head_index() builds anew.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +19,61 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = { "Host", "X-Real-IP", "a", "Content-Length", "x" };
+static const size_t maxes[] = { 0, 1, 2, HTTP_IDX_MAX };
+
+/* Every name: http_head_idx_find() through <ix> answers as http_head_find(). */
+static void check_finds(const struct http_head_idx *ix, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct http_field f;
+        struct http_field g;
+        bool a = http_head_find(p, len, names[i], strlen(names[i]), &f);
+        bool b = http_head_idx_find(ix, p, len, names[i], strlen(names[i]), &g);
+
+        if (a != b || (a && memcmp(&f, &g, sizeof(f)) != 0))
+            abort();
+    }
+}
+
+static void check_index(const struct http_head_idx *ix, const uint8_t *p, size_t len);
+
+/* http_head_idx_set() through a copy of <ix0>, the index of <data, size>, gives
+ * http_head_set()'s bytes and leaves the index valid. */
+static void check_idx_set(const uint8_t *data, size_t size, const struct http_head_idx *ix0,
+        const char *name, const char *value)
+{
+    struct http_head_idx ix = *ix0;
+    struct dp_msg *a = dp_msg_new(DP_MSG_REQUEST, (const uint8_t *)"id", 2, 0, 0, data, size);
+    struct dp_msg *b = dp_msg_new(DP_MSG_REQUEST, (const uint8_t *)"id", 2, 0, 0, data, size);
+
+    if (a != NULL && b != NULL) {
+        int ra = http_head_set(&a, name, strlen(name), value, strlen(value));
+        int rb = http_head_idx_set(&b, &ix, name, strlen(name), value, strlen(value));
+
+        if (ra != rb || (ra == 0 && (a->len != b->len ||
+                                            memcmp(dp_msg_payload(a), dp_msg_payload(b),
+                                                    a->len) != 0)))
+            abort();
+        if (rb == 0)
+            check_index(&ix, dp_msg_payload(b), b->len);
+    }
+    if (a != NULL)
+        dp_msg_unref(a);
+    if (b != NULL)
+        dp_msg_unref(b);
+}
+
+/* <ix> is what http_head_index() builds anew for <p, len> (as many lines). */
+static void check_index(const struct http_head_idx *ix, const uint8_t *p, size_t len)
+{
+    struct http_head_idx fresh;
+
+    http_head_index(p, len, ix->n, &fresh);
+    if (fresh.start != ix->start || fresh.start_end != ix->start_end || fresh.n != ix->n ||
+            fresh.more != ix->more || memcmp(fresh.line, ix->line, (ix->n + 1) * sizeof(size_t)))
+        abort();
+    check_finds(ix, p, len);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *name;
     size_t name_len;
     struct http_field f;
+    struct http_head_idx ix;
     struct dp_msg *m;
     size_t start;
     bool found;
@@ -32,11 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     name = names[data[0] % (sizeof(names) / sizeof(names[0]))];
     name_len = strlen(name);
+    http_head_index(data + 1, size - 1, maxes[data[0] / 5 % 4], &ix);
     data++;
     size--;
     start = http_head_start_end(data, size);
-    if (start > size)
+    if (start > size || ix.start_end != start)
         abort();
+    check_finds(&ix, data, size);
     found = http_head_find(data, size, name, name_len, &f);
     if (found && (start == 0 || f.line_off < start || f.line_off + f.line_len > size ||
                          f.value_off < f.line_off + name_len + 1 ||
@@ -63,6 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memcmp(p + g.value_off, value, g.value_len) != 0)
             abort();
     }
+    /* the same edits through the index: the plain value, and one that makes a new line */
+    check_idx_set(data, size, &ix, name, value);
+    check_idx_set(data, size, &ix, name, "a\r\nX-Real-IP: b");
     dp_msg_unref(m);
     return 0;
 }
