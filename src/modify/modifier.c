@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "http/http_head.h"
+#include "modify/rx.h"
 
 const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
     [DP_MOD_SEEN] = "seen",
@@ -27,10 +25,17 @@ const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
 #define IDSET_PROBES 8
 #define IDSET_TTL_NS (60 * 1000000000LL) /* GoReplay's 60 s */
 
-struct rx {
-    pcre2_code *code;
-    pcre2_match_data *md;
-    bool jit;
+/* A replacement, Go's Expand template, parsed: literal bytes and groups in turn. */
+struct seg {
+    size_t off;   /* literal: tpl.lit[off, off + len) */
+    size_t len;
+    int32_t group; /* -1: a literal; else the group whose match goes here */
+};
+
+struct tpl {
+    struct seg *v;
+    size_t n;
+    char *lit;
 };
 
 /* A rule: a name (header or param), a regex, a value or replacement, a percentage. */
@@ -40,7 +45,11 @@ struct rule {
     struct rx rx;
     char *text;      /* set-header/set-param value, rewrite replacement */
     size_t text_len;
+    struct tpl tpl;  /* rewrite: <text> parsed */
+    uint8_t *line;   /* set-header: "name: text\r\n", inserted when the field is missing */
+    size_t line_len;
     uint32_t percent;
+    bool odd_name;   /* empty, with ':' or LF, or SP/HTAB first: no field name can be it */
 };
 
 struct rules {
@@ -54,7 +63,9 @@ struct idslot {
 };
 
 struct dp_modifier {
-    const struct dp_strlist *methods;
+    struct dp_bytes *methods;
+    size_t n_methods;
+    size_t idx_max; /* field lines to index: 0 when no rule reads or sets a header */
     struct rules set_header, set_param, allow_url, disallow_url, allow_header, disallow_header,
             basic_auth, header_limiter, param_limiter, rewrite_url, rewrite_header;
     struct idslot *dropped; /* IDSET_SLOTS */
@@ -102,37 +113,21 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
-static int rx_compile(struct rx *r, const char *flag, const char *pat, size_t len,
+static int rx_compile_flag(struct rx *r, const char *flag, const char *pat, size_t len,
         struct dp_err *err)
 {
-    int ecode;
-    PCRE2_SIZE eoff;
+    int ecode = 0;
+    size_t eoff = 0;
+    int rc = rx_compile(r, pat, len, &ecode, &eoff);
 
-    r->code = pcre2_compile((PCRE2_SPTR)pat, len, 0, &ecode, &eoff, NULL);
-    if (r->code == NULL) {
-        PCRE2_UCHAR msg[256];
+    if (rc == -EINVAL) {
+        char msg[256];
 
-        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        rx_error_message(ecode, msg, sizeof(msg));
         return dp_err_set(err, -EINVAL, "--%s: bad regular expression \"%.*s\" at offset %zu: %s",
-                flag, (int)len, pat, (size_t)eoff, (const char *)msg);
+                flag, (int)len, pat, eoff, msg);
     }
-    r->jit = pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE) == 0; /* else: the interpreter */
-    r->md = pcre2_match_data_create_from_pattern(r->code, NULL);
-    return r->md != NULL ? 0 : dp_err_set(err, -ENOMEM, "out of memory");
-}
-
-/* Any match of <r> in <p, n>: 0 no, 1 yes; the offsets are in r->md. */
-static bool rx_match(struct rx *r, const uint8_t *p, size_t n, size_t start)
-{
-    if (r->jit)
-        return pcre2_jit_match(r->code, (PCRE2_SPTR)p, n, start, 0, r->md, NULL) >= 0;
-    return pcre2_match(r->code, (PCRE2_SPTR)p, n, start, 0, r->md, NULL) >= 0;
-}
-
-static void rx_free(struct rx *r)
-{
-    pcre2_match_data_free(r->md);
-    pcre2_code_free(r->code);
+    return rc != 0 ? dp_err_set(err, rc, "out of memory") : 0;
 }
 
 /* Parses a percentage "NN%" (Go's ParseInt base 0: 0x1f, 010) or the legacy "a/b". */
@@ -178,6 +173,98 @@ bad:
             v);
 }
 
+/* Appends a segment to <t>, merging a literal into the literal before it. */
+static void tpl_add(struct tpl *t, size_t *lit_len, const char *p, size_t n, long group)
+{
+    if (group < 0) {
+        memcpy(t->lit + *lit_len, p, n);
+        if (t->n > 0 && t->v[t->n - 1].group < 0) {
+            t->v[t->n - 1].len += n;
+        } else {
+            t->v[t->n].off = *lit_len;
+            t->v[t->n].len = n;
+            t->v[t->n++].group = -1;
+        }
+        *lit_len += n;
+        return;
+    }
+    t->v[t->n].off = 0;
+    t->v[t->n].len = 0;
+    t->v[t->n++].group = (int32_t)group;
+}
+
+/*
+ * Parses the replacement of <r> as Go's regexp.Expand reads it, once: "$$" is a '$', "$name"
+ * and "${name}" a group by number or name (the longest run of letters, digits and '_'), a
+ * name that is no group of the regex expands to nothing, and any other '$' is itself.
+ */
+static bool tpl_parse(struct rule *r)
+{
+    const char *tpl = r->text;
+    size_t tn = r->text_len;
+    struct tpl *t = &r->tpl;
+    size_t lit_len = 0;
+
+    /* at most one segment and one literal byte per template byte */
+    t->v = calloc(tn + 1, sizeof(*t->v));
+    t->lit = malloc(tn + 1);
+    if (t->v == NULL || t->lit == NULL)
+        return false;
+    for (size_t i = 0; i < tn; i++) {
+        size_t j;
+        size_t name_off;
+        size_t name_len;
+        bool braces = false;
+        long group = -1;
+
+        if (tpl[i] != '$') {
+            tpl_add(t, &lit_len, tpl + i, 1, -1);
+            continue;
+        }
+        if (i + 1 < tn && tpl[i + 1] == '$') {
+            tpl_add(t, &lit_len, "$", 1, -1);
+            i++;
+            continue;
+        }
+        j = i + 1;
+        if (j < tn && tpl[j] == '{') {
+            braces = true;
+            j++;
+        }
+        name_off = j;
+        while (j < tn && (tpl[j] == '_' || (tpl[j] >= '0' && tpl[j] <= '9') ||
+                                 ((tpl[j] | 32) >= 'a' && (tpl[j] | 32) <= 'z')))
+            j++;
+        name_len = j - name_off;
+        if (name_len == 0 || (braces && (j >= tn || tpl[j] != '}'))) {
+            tpl_add(t, &lit_len, "$", 1, -1); /* malformed: a literal '$' */
+            continue;
+        }
+        if (braces)
+            j++;
+        {
+            char name[64];
+            size_t k = 0;
+
+            while (k < name_len && tpl[name_off + k] >= '0' && tpl[name_off + k] <= '9')
+                k++;
+            if (k == name_len && name_len < 9 && (name_len == 1 || tpl[name_off] != '0')) {
+                group = 0;
+                for (k = 0; k < name_len; k++)
+                    group = group * 10 + (tpl[name_off + k] - '0');
+            } else if (name_len < sizeof(name)) {
+                memcpy(name, tpl + name_off, name_len);
+                name[name_len] = '\0';
+                group = rx_group_number(&r->rx, name);
+            }
+        }
+        if (group >= 0 && (uint32_t)group < r->rx.groups)
+            tpl_add(t, &lit_len, NULL, 0, group);
+        i = j - 1;
+    }
+    return true;
+}
+
 enum rule_kind {
     RK_SET_HEADER,     /* "Name: value" */
     RK_SET_PARAM,      /* "name=value" */
@@ -199,7 +286,7 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
     size_t bn = sep != NULL ? len - an - 1 : 0;
 
     if (kind == RK_REGEX)
-        return rx_compile(&r->rx, flag, v, len, err);
+        return rx_compile_flag(&r->rx, flag, v, len, err);
     if (sep == NULL)
         return dp_err_set(err, -EINVAL, "--%s \"%s\": expected %s", flag, v,
                 kind == RK_SET_PARAM ? "name=value" :
@@ -231,7 +318,7 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
         break;
     case RK_HEADER_REGEX:
         trim(&b, &bn);
-        if (rx_compile(&r->rx, flag, b, bn, err) != 0)
+        if (rx_compile_flag(&r->rx, flag, b, bn, err) != 0)
             return -EINVAL;
         b = NULL;
         break;
@@ -241,7 +328,7 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
         b = NULL;
         break;
     case RK_REWRITE_URL:
-        if (rx_compile(&r->rx, flag, a, an, err) != 0)
+        if (rx_compile_flag(&r->rx, flag, a, an, err) != 0)
             return -EINVAL;
         break;
     case RK_REWRITE_HEADER: {
@@ -252,7 +339,7 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
         if (comma == NULL)
             return dp_err_set(err, -EINVAL, "--%s \"%s\": expected \"Name: regex,replacement\"",
                     flag, v);
-        if (rx_compile(&r->rx, flag, b, (size_t)(comma - b), err) != 0)
+        if (rx_compile_flag(&r->rx, flag, b, (size_t)(comma - b), err) != 0)
             return -EINVAL;
         bn -= (size_t)(comma + 1 - b);
         b = comma + 1;
@@ -263,12 +350,26 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
     }
     r->name = dup_n(a, an);
     r->name_len = an;
+    r->odd_name = an == 0 || a[0] == ' ' || a[0] == '\t' || memchr(a, ':', an) != NULL ||
+            memchr(a, '\n', an) != NULL;
     if (b != NULL) {
         r->text = dup_n(b, bn);
         r->text_len = bn;
     }
     if (r->name == NULL || (b != NULL && r->text == NULL))
         return dp_err_set(err, -ENOMEM, "out of memory");
+    if ((kind == RK_REWRITE_URL || kind == RK_REWRITE_HEADER) && !tpl_parse(r))
+        return dp_err_set(err, -ENOMEM, "out of memory");
+    if (kind == RK_SET_HEADER && memchr(r->text, '\n', r->text_len) == NULL) {
+        r->line_len = an + bn + 4; /* a token: the name has no LF */
+        r->line = malloc(r->line_len);
+        if (r->line == NULL)
+            return dp_err_set(err, -ENOMEM, "out of memory");
+        memcpy(r->line, a, an);
+        memcpy(r->line + an, ": ", 2);
+        memcpy(r->line + an + 2, r->text, bn);
+        memcpy(r->line + an + 2 + bn, "\r\n", 2);
+    }
     return 0;
 }
 
@@ -293,10 +394,12 @@ static int rules_parse(struct rules *rs, const struct dp_strlist *l, enum rule_k
 static void rules_free(struct rules *rs)
 {
     for (size_t i = 0; i < rs->n; i++) {
-        if (rs->v[i].rx.code != NULL)
-            rx_free(&rs->v[i].rx);
+        rx_free(&rs->v[i].rx);
         free(rs->v[i].name);
         free(rs->v[i].text);
+        free(rs->v[i].tpl.v);
+        free(rs->v[i].line);
+        free(rs->v[i].tpl.lit);
     }
     free(rs->v);
 }
@@ -316,10 +419,16 @@ int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struc
     m = calloc(1, sizeof(*m));
     if (m == NULL)
         return dp_err_set(err, -ENOMEM, "out of memory");
-    m->methods = &cfg->http_allow_method;
     m->dropped = calloc(IDSET_SLOTS, sizeof(*m->dropped));
-    if (m->dropped == NULL)
+    m->n_methods = cfg->http_allow_method.n;
+    m->methods = calloc(m->n_methods + 1, sizeof(*m->methods));
+    if (m->dropped == NULL || m->methods == NULL)
         rc = dp_err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < m->n_methods; i++) {
+        const char *v = cfg->http_allow_method.v[i];
+
+        m->methods[i] = (struct dp_bytes){ (const uint8_t *)v, strlen(v) };
+    }
     if (rc == 0)
         rc = rules_parse(&m->set_header, &cfg->http_set_header, RK_SET_HEADER, "http-set-header",
                 err);
@@ -356,6 +465,9 @@ int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struc
         dp_modifier_free(m);
         return rc;
     }
+    if (m->set_header.n + m->allow_header.n + m->disallow_header.n + m->basic_auth.n +
+                    m->header_limiter.n + m->rewrite_header.n > 0)
+        m->idx_max = HTTP_IDX_MAX;
     *out = m;
     return 0;
 }
@@ -376,6 +488,7 @@ void dp_modifier_free(struct dp_modifier *m)
     rules_free(&m->rewrite_url);
     rules_free(&m->rewrite_header);
     free(m->dropped);
+    free(m->methods);
     free(m->buf);
     free(m);
 }
@@ -387,12 +500,25 @@ const uint64_t *dp_modifier_ctr(const struct dp_modifier *m)
 
 /* ---- the ids of dropped requests ---- */
 
+/* Ids are 24 or 40 hex digits: hashed 8 bytes at a time, then mixed (splitmix64's finalizer)
+ * so that every byte reaches the low bits that pick the slot. */
 static uint64_t id_hash(struct dp_bytes id)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ id.len;
+    size_t i = 0;
 
-    for (size_t i = 0; i < id.len; i++)
+    for (; i + 8 <= id.len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, id.ptr + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 32;
+    }
+    for (; i < id.len; i++)
         h = (h ^ id.ptr[i]) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
     return h | 1; /* 0 marks a free slot */
 }
 
@@ -440,76 +566,32 @@ struct reqline {
     size_t target_len;
 };
 
-/* "METHOD SP target SP HTTP/x.y" at the start of <p, n>. */
-static bool reqline_parse(const uint8_t *p, size_t n, struct reqline *rl)
+/* "METHOD SP target SP HTTP/x.y": the start line of <p> that <ix> found. */
+static bool reqline_parse(const uint8_t *p, const struct http_head_idx *ix, struct reqline *rl)
 {
-    size_t end = http_head_start_end(p, n);
-    size_t s = 0;
-    const uint8_t *sp1;
+    size_t end = ix->start_end;
+    size_t s = ix->start;
+    size_t e;
     const uint8_t *sp2;
 
     if (end == 0)
         return false;
-    while (p[s] == '\r' || p[s] == '\n')
+    while (s < end && (p[s] == '\r' || p[s] == '\n'))
         s++;
-    sp1 = memchr(p + s, ' ', end - s);
-    if (sp1 == NULL || sp1 == p + s)
+    e = s;
+    while (e < end && p[e] != ' ') /* a method is a few bytes: no memchr call */
+        e++;
+    if (e == end || e == s)
         return false;
-    sp2 = memchr(sp1 + 1, ' ', (size_t)(p + end - (sp1 + 1)));
-    if (sp2 == NULL || sp2 == sp1 + 1 || (size_t)(p + end - (sp2 + 1)) < 5 ||
+    sp2 = memchr(p + e + 1, ' ', end - (e + 1));
+    if (sp2 == NULL || sp2 == p + e + 1 || (size_t)(p + end - (sp2 + 1)) < 5 ||
             memcmp(sp2 + 1, "HTTP/", 5) != 0)
         return false;
     rl->start = s;
-    rl->method_len = (size_t)(sp1 - (p + s));
-    rl->target_off = (size_t)(sp1 + 1 - p);
-    rl->target_len = (size_t)(sp2 - (sp1 + 1));
+    rl->method_len = e - s;
+    rl->target_off = e + 1;
+    rl->target_len = (size_t)(sp2 - (p + e + 1));
     return true;
-}
-
-/* The value of the first field <name> (empty when missing). */
-static struct dp_bytes header(struct dp_msg *msg, const char *name, size_t name_len)
-{
-    const uint8_t *p = dp_msg_payload(msg);
-    struct http_field f;
-
-    if (!http_head_find(p, msg->len, name, name_len, &f))
-        return (struct dp_bytes){ NULL, 0 };
-    return (struct dp_bytes){ p + f.value_off, f.value_len };
-}
-
-/* ---- the field lines of a head, found once for the filters ---- */
-
-#define IDX_MAX 64
-
-struct head_idx {
-    const uint8_t *p;
-    size_t len;
-    unsigned n;
-    bool overflow;          /* more lines than IDX_MAX: lookups scan (http_head_find) */
-    uint32_t line[IDX_MAX]; /* offsets of the field lines */
-};
-
-static void idx_build(struct head_idx *ix, struct dp_msg *msg)
-{
-    const uint8_t *p = dp_msg_payload(msg);
-    size_t off = http_head_start_end(p, msg->len);
-
-    ix->p = p;
-    ix->len = msg->len;
-    ix->n = 0;
-    ix->overflow = msg->len > UINT32_MAX;
-    while (off > 0 && off < msg->len && !ix->overflow) {
-        const uint8_t *lf = memchr(p + off, '\n', msg->len - off);
-        size_t end = lf != NULL ? (size_t)(lf - p) : msg->len;
-
-        if (end == off || (end == off + 1 && p[off] == '\r'))
-            break; /* the blank line */
-        if (ix->n == IDX_MAX)
-            ix->overflow = true;
-        else
-            ix->line[ix->n++] = (uint32_t)off;
-        off = end + 1;
-    }
 }
 
 static uint8_t lower_c(uint8_t c)
@@ -517,19 +599,33 @@ static uint8_t lower_c(uint8_t c)
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
 }
 
-/* The value of the first field <name> (empty when missing), as header(). */
-static struct dp_bytes idx_header(const struct head_idx *ix, const char *name, size_t nl)
+/*
+ * The value of the first field named as rule <r> says (empty when missing), for the filters:
+ * the first line whose bytes before a ':' are the name (any case), its value without the SP
+ * and HTAB around it and any CR at its end. A head longer than the index: as
+ * http_head_find().
+ */
+static struct dp_bytes idx_header(const struct http_head_idx *ix, const uint8_t *p, size_t len,
+        const char *name, size_t nl, bool odd_name)
 {
-    if (ix->overflow) {
-        struct http_field f;
+    struct http_field f;
 
-        if (!http_head_find(ix->p, ix->len, name, nl, &f))
+    if (ix->more || !odd_name) {
+        /* http_head_idx_find() finds the same line for a name a field could have */
+        const uint8_t *v;
+        const uint8_t *e;
+
+        if (!http_head_idx_find(ix, p, len, name, nl, &f))
             return (struct dp_bytes){ NULL, 0 };
-        return (struct dp_bytes){ ix->p + f.value_off, f.value_len };
+        v = p + f.value_off;
+        e = v + f.value_len;
+        while (!ix->more && e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        return (struct dp_bytes){ v, (size_t)(e - v) };
     }
-    for (unsigned i = 0; i < ix->n; i++) {
-        const uint8_t *l = ix->p + ix->line[i];
-        size_t room = ix->len - ix->line[i];
+    for (size_t i = 0; i < ix->n; i++) {
+        const uint8_t *l = p + ix->line[i];
+        size_t room = len - ix->line[i];
         size_t k = 0;
 
         if (room <= nl || l[nl] != ':')
@@ -540,9 +636,8 @@ static struct dp_bytes idx_header(const struct head_idx *ix, const char *name, s
             continue;
         {
             const uint8_t *v = l + nl + 1;
-            const uint8_t *end = l + room;
-            const uint8_t *lf = memchr(v, '\n', (size_t)(end - v));
-            const uint8_t *e = lf != NULL ? lf : end;
+            const uint8_t *lf = memchr(v, '\n', (size_t)(p + len - v));
+            const uint8_t *e = lf != NULL ? lf : p + len;
 
             while (v < e && (*v == ' ' || *v == '\t'))
                 v++;
@@ -572,9 +667,9 @@ static bool buf_reserve(struct dp_modifier *m, size_t n)
     return true;
 }
 
-static bool buf_put(struct dp_modifier *m, size_t *len, const void *p, size_t n)
+static inline bool buf_put(struct dp_modifier *m, size_t *len, const void *p, size_t n)
 {
-    if (*len > SIZE_MAX - n || !buf_reserve(m, *len + n))
+    if (DP_UNLIKELY(n > m->buf_cap - *len) && (*len > SIZE_MAX - n || !buf_reserve(m, *len + n)))
         return false;
     if (n > 0)
         memcpy(m->buf + *len, p, n);
@@ -582,68 +677,22 @@ static bool buf_put(struct dp_modifier *m, size_t *len, const void *p, size_t n)
     return true;
 }
 
-/* Go's regexp.Expand of <tpl> for the match in <r>'s match data over <subj>. */
-static bool expand(struct dp_modifier *m, size_t *len, struct rx *r, const uint8_t *subj,
-        const char *tpl, size_t tn)
+/* Go's regexp.Expand of <t> for the match of <r> (r->ov) over <subj>. */
+static bool expand(struct dp_modifier *m, size_t *len, const struct rx *r, const uint8_t *subj,
+        const struct tpl *t)
 {
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
-    uint32_t groups = pcre2_get_ovector_count(r->md);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct seg *sg = &t->v[i];
 
-    for (size_t i = 0; i < tn; i++) {
-        size_t j;
-        size_t name_off;
-        size_t name_len;
-        bool braces = false;
-        long group = -1;
+        if (sg->group < 0) {
+            if (!buf_put(m, len, t->lit + sg->off, sg->len))
+                return false;
+        } else if (r->ov[2 * sg->group] != PCRE2_UNSET) {
+            size_t a = r->ov[2 * sg->group];
 
-        if (tpl[i] != '$') {
-            if (!buf_put(m, len, tpl + i, 1))
+            if (!buf_put(m, len, subj + a, r->ov[2 * sg->group + 1] - a))
                 return false;
-            continue;
         }
-        if (i + 1 < tn && tpl[i + 1] == '$') {
-            if (!buf_put(m, len, "$", 1))
-                return false;
-            i++;
-            continue;
-        }
-        j = i + 1;
-        if (j < tn && tpl[j] == '{') {
-            braces = true;
-            j++;
-        }
-        name_off = j;
-        while (j < tn && (tpl[j] == '_' || (tpl[j] >= '0' && tpl[j] <= '9') ||
-                                 ((tpl[j] | 32) >= 'a' && (tpl[j] | 32) <= 'z')))
-            j++;
-        name_len = j - name_off;
-        if (name_len == 0 || (braces && (j >= tn || tpl[j] != '}'))) {
-            if (!buf_put(m, len, "$", 1)) /* malformed: a literal '$' */
-                return false;
-            continue;
-        }
-        if (braces)
-            j++;
-        {
-            char name[64];
-            size_t k = 0;
-
-            while (k < name_len && tpl[name_off + k] >= '0' && tpl[name_off + k] <= '9')
-                k++;
-            if (k == name_len && name_len < 9 && (name_len == 1 || tpl[name_off] != '0')) {
-                group = 0;
-                for (k = 0; k < name_len; k++)
-                    group = group * 10 + (tpl[name_off + k] - '0');
-            } else if (name_len < sizeof(name)) {
-                memcpy(name, tpl + name_off, name_len);
-                name[name_len] = '\0';
-                group = pcre2_substring_number_from_name(r->code, (PCRE2_SPTR)name);
-            }
-        }
-        if (group >= 0 && (uint32_t)group < groups && ov[2 * group] != PCRE2_UNSET &&
-                !buf_put(m, len, subj + ov[2 * group], ov[2 * group + 1] - ov[2 * group]))
-            return false;
-        i = j - 1;
     }
     return true;
 }
@@ -663,23 +712,23 @@ static size_t utf8_width(const uint8_t *p, size_t n)
     return w;
 }
 
-/* Go's regexp.ReplaceAll(<subj>, <tpl>) into m->buf; the result's length in *out_len. */
+/* Go's regexp.ReplaceAll(<subj>, <t>) into m->buf, the first match (rx_exec() from 0) already
+ * in r->ov; the result's length in *out_len. */
 static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj, size_t n,
-        const char *tpl, size_t tn, size_t *out_len)
+        const struct tpl *t, size_t *out_len)
 {
     size_t len = 0;
     size_t last_end = 0;
     size_t pos = 0;
 
-    while (pos <= n && rx_match(r, subj, n, pos)) {
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
-        size_t a0 = ov[0];
-        size_t a1 = ov[1];
+    do {
+        size_t a0 = r->ov[0];
+        size_t a1 = r->ov[1];
 
         if (!buf_put(m, &len, subj + last_end, a0 - last_end))
             return false;
         /* no replacement for an empty match right after another match */
-        if ((a1 > last_end || a0 == 0) && !expand(m, &len, r, subj, tpl, tn))
+        if ((a1 > last_end || a0 == 0) && !expand(m, &len, r, subj, t))
             return false;
         last_end = a1;
         {   /* always advance at least one character (Go: one UTF-8 sequence, or a byte) */
@@ -687,7 +736,7 @@ static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj
 
             pos = pos + w > a1 ? pos + w : a1;
         }
-    }
+    } while (pos <= n && rx_exec(r, subj, n, pos));
     if (!buf_put(m, &len, subj + last_end, n - last_end))
         return false;
     *out_len = len;
@@ -793,44 +842,67 @@ static size_t b64_decode(const uint8_t *in, size_t n, uint8_t *out)
 
 /* ---- the modifier ---- */
 
-static bool set_target(struct dp_modifier *m, struct dp_msg **mp, size_t len)
+/* Puts the new target in m->buf[0, len) in place of the request's. */
+static bool set_target(struct dp_modifier *m, struct dp_msg **mp, struct http_head_idx *ix,
+        struct reqline *rl, size_t len)
 {
-    if (http_head_set_target(mp, NULL, 0, (const char *)m->buf, len) != 0) {
+    if (http_head_idx_splice(mp, ix, rl->target_off, rl->target_len, m->buf, len) != 0) {
         m->ctr[DP_MOD_NOMEM]++;
         return false;
     }
+    rl->target_len = len;
     return true;
 }
 
+/* The head is indexed once (http_head_index); every edit below goes through http_head_idx_*(),
+ * which keeps the index valid, so that no rule looks for lines again. */
 static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 {
-    struct head_idx ix;
+    struct http_head_idx ix;
     struct reqline rl;
     const uint8_t *p = dp_msg_payload(*mp);
     bool changed = false;
 
     m->ctr[DP_MOD_SEEN]++;
-    if (!reqline_parse(p, (*mp)->len, &rl)) {
+    http_head_index(p, (*mp)->len, m->idx_max, &ix);
+    if (!reqline_parse(p, &ix, &rl)) {
         m->ctr[DP_MOD_NOT_REQUEST]++;
         return true;
     }
     /* 1 allow-method */
-    if (m->methods->n > 0) {
+    if (m->n_methods > 0) {
         bool ok = false;
 
-        for (uint32_t i = 0; i < m->methods->n && !ok; i++)
-            ok = strlen(m->methods->v[i]) == rl.method_len &&
-                    memcmp(m->methods->v[i], p + rl.start, rl.method_len) == 0;
+        for (size_t i = 0; i < m->n_methods && !ok; i++) {
+            const uint8_t *a = m->methods[i].ptr;
+            size_t k = 0;
+
+            if (m->methods[i].len != rl.method_len)
+                continue;
+            while (k < rl.method_len && a[k] == p[rl.start + k]) /* a few bytes: no call */
+                k++;
+            ok = k == rl.method_len;
+        }
         if (!ok) {
             m->ctr[DP_MOD_DROP_METHOD]++;
             return false;
         }
     }
-    /* 2 set-header */
+    /* 2 set-header: http_head_idx_set(), the line to insert made once */
     for (size_t i = 0; i < m->set_header.n; i++) {
         const struct rule *r = &m->set_header.v[i];
+        struct http_field f;
+        int rc;
 
-        if (http_head_set(mp, r->name, r->name_len, r->text, r->text_len) != 0)
+        if (r->line == NULL)
+            rc = http_head_idx_set(mp, &ix, r->name, r->name_len, r->text, r->text_len);
+        else if (http_head_idx_find(&ix, dp_msg_payload(*mp), (*mp)->len, r->name, r->name_len,
+                         &f))
+            rc = http_head_idx_splice(mp, &ix, f.value_off, f.value_len,
+                    (const uint8_t *)r->text, r->text_len);
+        else
+            rc = http_head_idx_insert(mp, &ix, r->line, r->line_len);
+        if (rc != 0)
             m->ctr[DP_MOD_NOMEM]++;
         else
             changed = true;
@@ -842,10 +914,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 
         p = dp_msg_payload(*mp);
         if (set_param(m, p + rl.target_off, rl.target_len, &m->set_param.v[i], &len) &&
-                set_target(m, mp, len)) {
+                set_target(m, mp, &ix, &rl, len))
             changed = true;
-            rl.target_len = len;
-        }
     }
     p = dp_msg_payload(*mp);
     /* 4 allow-url, 5 disallow-url: on the target as written */
@@ -853,26 +923,24 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
         bool ok = false;
 
         for (size_t i = 0; i < m->allow_url.n && !ok; i++)
-            ok = rx_match(&m->allow_url.v[i].rx, p + rl.target_off, rl.target_len, 0);
+            ok = rx_exec(&m->allow_url.v[i].rx, p + rl.target_off, rl.target_len, 0);
         if (!ok) {
             m->ctr[DP_MOD_DROP_URL]++;
             return false;
         }
     }
     for (size_t i = 0; i < m->disallow_url.n; i++) {
-        if (rx_match(&m->disallow_url.v[i].rx, p + rl.target_off, rl.target_len, 0)) {
+        if (rx_exec(&m->disallow_url.v[i].rx, p + rl.target_off, rl.target_len, 0)) {
             m->ctr[DP_MOD_DROP_URL]++;
             return false;
         }
     }
-    /* the head is not edited from here to rewrite-url: its field lines are found once */
-    idx_build(&ix, *mp);
     /* 6 allow-header: every rule must match a present, non-empty value */
     for (size_t i = 0; i < m->allow_header.n; i++) {
         struct rule *r = &m->allow_header.v[i];
-        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
 
-        if (v.len == 0 || !rx_match(&r->rx, v.ptr, v.len, 0)) {
+        if (v.len == 0 || !rx_exec(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
             return false;
         }
@@ -880,23 +948,23 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 7 disallow-header */
     for (size_t i = 0; i < m->disallow_header.n; i++) {
         struct rule *r = &m->disallow_header.v[i];
-        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
 
-        if (v.len > 0 && rx_match(&r->rx, v.ptr, v.len, 0)) {
+        if (v.len > 0 && rx_exec(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
             return false;
         }
     }
     /* 8 basic-auth-filter: only on "Basic " credentials */
     if (m->basic_auth.n > 0) {
-        struct dp_bytes v = idx_header(&ix, "Authorization", 13);
+        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, "Authorization", 13, false);
 
         if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
             uint8_t dec[768];
             size_t dn = b64_decode(v.ptr + 6, DP_MIN(v.len - 6, (size_t)1024), dec);
 
             for (size_t i = 0; i < m->basic_auth.n; i++) {
-                if (!rx_match(&m->basic_auth.v[i].rx, dec, dn, 0)) {
+                if (!rx_exec(&m->basic_auth.v[i].rx, dec, dn, 0)) {
                     m->ctr[DP_MOD_DROP_AUTH]++;
                     return false;
                 }
@@ -906,7 +974,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 9 header-limiter, 10 param-limiter */
     for (size_t i = 0; i < m->header_limiter.n; i++) {
         const struct rule *r = &m->header_limiter.v[i];
-        struct dp_bytes v = idx_header(&ix, r->name, r->name_len);
+        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
 
         if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
             m->ctr[DP_MOD_DROP_HASH]++;
@@ -922,29 +990,34 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             return false;
         }
     }
-    /* 11 rewrite-url: the first rule that matches */
+    /* 11 rewrite-url: the first rule that matches; its match is the first of replace_all() */
     for (size_t i = 0; i < m->rewrite_url.n; i++) {
         struct rule *r = &m->rewrite_url.v[i];
         size_t len;
 
-        if (!rx_match(&r->rx, p + rl.target_off, rl.target_len, 0))
+        if (!rx_exec(&r->rx, p + rl.target_off, rl.target_len, 0))
             continue;
-        if (replace_all(m, &r->rx, p + rl.target_off, rl.target_len, r->text, r->text_len,
-                    &len) &&
-                set_target(m, mp, len))
+        if (replace_all(m, &r->rx, p + rl.target_off, rl.target_len, &r->tpl, &len) &&
+                set_target(m, mp, &ix, &rl, len))
             changed = true;
         break;
     }
     /* 12 rewrite-header: every rule (GoReplay stops at the first missing header) */
     for (size_t i = 0; i < m->rewrite_header.n; i++) {
         struct rule *r = &m->rewrite_header.v[i];
-        struct dp_bytes v = header(*mp, r->name, r->name_len);
+        struct http_field f;
+        const uint8_t *v;
         size_t len;
 
-        if (v.len == 0 || !rx_match(&r->rx, v.ptr, v.len, 0))
+        p = dp_msg_payload(*mp);
+        if (!http_head_idx_find(&ix, p, (*mp)->len, r->name, r->name_len, &f) ||
+                f.value_len == 0)
             continue;
-        if (!replace_all(m, &r->rx, v.ptr, v.len, r->text, r->text_len, &len) ||
-                http_head_set(mp, r->name, r->name_len, (const char *)m->buf, len) != 0) {
+        v = p + f.value_off;
+        if (!rx_exec(&r->rx, v, f.value_len, 0))
+            continue;
+        if (!replace_all(m, &r->rx, v, f.value_len, &r->tpl, &len) ||
+                http_head_idx_splice(mp, &ix, f.value_off, f.value_len, m->buf, len) != 0) {
             m->ctr[DP_MOD_NOMEM]++;
             continue;
         }
