@@ -422,6 +422,10 @@ static const struct apply_case apply_cases[] = {
     { { O(F_HEADER_LIMITER, "H:0%") }, DROP(POST_("/", "H: 2\r\n")) },
     { { O(F_HEADER_LIMITER, "H:0%") }, SAME(POST_("/", "H:\r\n")) },
     { { O(F_HEADER_LIMITER, "H:100%") }, SAME(POST_("/", "H: 3\r\n")) },
+    /* the value ends before any SP, HTAB and CR at the end of its line ("a" hashes to 20) */
+    { { O(F_HEADER_LIMITER, "H:21%") }, SAME(POST_("/", "H: a \r \r\n")) },
+    /* a name with a leading blank (not trimmed, as GoReplay) is the bytes before the ':' */
+    { { O(F_HEADER_LIMITER, " H:0%") }, DROP(POST_("/", " H: 1\r\n")) },
     { { O(F_PARAM_LIMITER, "u:18%") }, SAME(POST_("/?u=%61", "")) }, /* raw: 17 */
     { { O(F_PARAM_LIMITER, "u:18%") }, DROP(POST_("/?u=a", "")) },
     { { O(F_PARAM_LIMITER, "u:18%") }, DROP(POST_("/?x=1&u=a&y=2", "")) },
