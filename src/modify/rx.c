@@ -55,6 +55,15 @@ static bool rx_shape(struct rx *r, const char *pat, size_t len)
             return false;
         memcpy(r->lit, pat + i, j - i);
         r->lit_len = j - i;
+        if (r->lit_len <= 8) {
+            uint8_t b[8] = { 0 };
+            uint8_t mk[8] = { 0 };
+
+            memcpy(b, r->lit, r->lit_len);
+            memset(mk, 0xff, r->lit_len);
+            memcpy(&r->lit8, b, 8);
+            memcpy(&r->lit8_mask, mk, 8);
+        }
     }
     return true;
 }
@@ -102,11 +111,28 @@ static inline bool same_bytes(const uint8_t *a, const char *b, size_t n)
     return i == n;
 }
 
-/* Where <lit, ll> first occurs in <p, n> at or after <from>, or SIZE_MAX. */
-static size_t lit_find(const uint8_t *p, size_t n, size_t from, const char *lit, size_t ll)
+/* True when <r>'s literal is at <p>, with at least 8 bytes there: one load (lit8_mask != 0). */
+static inline bool lit8_at(const struct rx *r, const uint8_t *p)
 {
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return ((w ^ r->lit8) & r->lit8_mask) == 0;
+}
+
+/* Where <r>'s literal first occurs in <p, n> at or after <from>, or SIZE_MAX. */
+static size_t lit_find(const struct rx *r, const uint8_t *p, size_t n, size_t from)
+{
+    const char *lit = r->lit;
+    size_t ll = r->lit_len;
+
     if (ll == 0)
         return from;
+    if (r->lit8_mask != 0 && n - from >= 8) { /* most subjects start with it, or it is short */
+        if (lit8_at(r, p + from))
+            return from;
+        from++;
+    }
     while (n - from >= ll) {
         const uint8_t *q = memchr(p + from, (uint8_t)lit[0], n - from - ll + 1);
 
@@ -120,19 +146,36 @@ static size_t lit_find(const uint8_t *p, size_t n, size_t from, const char *lit,
     return SIZE_MAX;
 }
 
+/* PCRE2's first match of <r> in <p, n> at or after <at>: kept out of rx_exec(), whose own
+ * answers need no saved registers. */
+static __attribute__((noinline)) bool rx_pcre(struct rx *r, const uint8_t *p, size_t n,
+        size_t at)
+{
+    int rc;
+
+    /* no match starts before <at>; lookbehinds still see the bytes before it */
+    r->ov = pcre2_get_ovector_pointer(r->md);
+    if (r->jit)
+        rc = pcre2_jit_match(r->code, (PCRE2_SPTR)p, n, at, 0, r->md, NULL);
+    else
+        rc = pcre2_match(r->code, (PCRE2_SPTR)p, n, at, 0, r->md, NULL);
+    return rc >= 0;
+}
+
 bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
 {
     size_t at = start;
-    int rc;
 
     if (n - start < r->minlen)
         return false; /* PCRE2 answers the same without looking */
     if (r->anchored) {
-        if (start > 0 || n < r->lit_len || !same_bytes(p, r->lit, r->lit_len))
+        if (start > 0 || n < r->lit_len)
+            return false;
+        if (r->lit8_mask != 0 && n >= 8 ? !lit8_at(r, p) : !same_bytes(p, r->lit, r->lit_len))
             return false;
         at = 0;
     } else if (r->lit_len > 0) {
-        at = lit_find(p, n, start, r->lit, r->lit_len);
+        at = lit_find(r, p, n, start);
         if (at == SIZE_MAX)
             return false;
     }
@@ -160,13 +203,7 @@ bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
     case RX_SHAPE_COUNT:
         break;
     }
-    /* no match starts before <at>; lookbehinds still see the bytes before it */
-    r->ov = pcre2_get_ovector_pointer(r->md);
-    if (r->jit)
-        rc = pcre2_jit_match(r->code, (PCRE2_SPTR)p, n, at, 0, r->md, NULL);
-    else
-        rc = pcre2_match(r->code, (PCRE2_SPTR)p, n, at, 0, r->md, NULL);
-    return rc >= 0;
+    return rx_pcre(r, p, n, at);
 }
 
 int rx_group_number(const struct rx *r, const char *name)

@@ -50,6 +50,8 @@ struct rx {
     uint8_t shape;         /* enum rx_shape */
     size_t lit_len;        /* 0: no literal known */
     char *lit;
+    uint64_t lit8;         /* lit_len <= 8: LIT's bytes as loaded from memory, 0s after */
+    uint64_t lit8_mask;    /* 0xff for each of LIT's bytes, 0 after (0: not <= 8 bytes) */
 };
 
 /*
