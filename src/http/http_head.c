@@ -182,18 +182,14 @@ size_t http_head_len(const uint8_t *p, size_t len)
     return 0;
 }
 
-/* The field <name> in the line [off, end) (its LF included, when it has one), as
- * http_head_find(): true and *<f> filled. */
-static inline bool line_match(const uint8_t *p, size_t off, size_t end, const char *name,
-        size_t name_len, struct http_field *f)
+/* *<f> for the field line [off, end) (its LF included, when it has one) whose name is
+ * <name_len> bytes long: its value without the OWS around it and the CR before the LF. */
+static inline void field_fill(const uint8_t *p, size_t off, size_t end, size_t name_len,
+        struct http_field *f)
 {
     size_t e = end;
     size_t v;
 
-    /* an obs-fold line is no field */
-    if (name_len >= end - off || p[off + name_len] != ':' || is_ows(p[off]) ||
-            !same_name(p + off, (const uint8_t *)name, name_len))
-        return false;
     if (p[e - 1] == '\n')
         e--;
     if (e > off && p[e - 1] == '\r')
@@ -208,6 +204,18 @@ static inline bool line_match(const uint8_t *p, size_t off, size_t end, const ch
     f->name_len = name_len;
     f->value_off = v;
     f->value_len = e - v;
+}
+
+/* The field <name> in the line [off, end) (its LF included, when it has one), as
+ * http_head_find(): true and *<f> filled. */
+static inline bool line_match(const uint8_t *p, size_t off, size_t end, const char *name,
+        size_t name_len, struct http_field *f)
+{
+    /* an obs-fold line is no field */
+    if (name_len >= end - off || p[off + name_len] != ':' || is_ows(p[off]) ||
+            !same_name(p + off, (const uint8_t *)name, name_len))
+        return false;
+    field_fill(p, off, end, name_len, f);
     return true;
 }
 
@@ -238,8 +246,68 @@ bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_
     return find_from(p, len, off, name, name_len, f);
 }
 
-void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix)
+/* The lengths (1 to 15 bytes) of <names, n> as bits, and whether one is longer. */
+static uint32_t name_lens(const struct http_name *names, size_t n, bool *longer)
 {
+    uint32_t lens = 0;
+
+    *longer = false;
+    for (size_t k = 0; k < n; k++) {
+        if (names[k].len - 1 < 15)
+            lens |= 1u << names[k].len;
+        else
+            *longer |= names[k].len >= 16;
+    }
+    return lens;
+}
+
+/* Records line <i>, [off, end) of <p, len>, in line[k] for each of <names, n> not found yet
+ * that it is a field of (as line_match()); returns how many are still to find, from <left>. */
+static inline __attribute__((always_inline)) size_t name_check(const uint8_t *p, size_t len,
+        size_t off, size_t end, size_t i, const struct http_name *names, size_t n,
+        int32_t *line, uint32_t lens, bool longer, size_t left)
+{
+    size_t c = 0; /* the line's first ':' within its first 16 bytes, or 16 */
+
+#ifdef __SSE2__
+    if (len - off >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + off));
+        uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+
+        if ((m & (0u - m) & lens) == 0 && (m != 0 || !longer))
+            return left; /* most lines end here */
+        c = m != 0 ? (size_t)__builtin_ctz(m) : 16;
+    } else
+#endif
+    {
+        while (c < 16 && off + c < len && p[off + c] != ':')
+            c++;
+        if (off + c == len)
+            c = 16;
+    }
+    if (c == 0 || is_ows(p[off]))
+        return left; /* no name is empty; an obs-fold line is no field */
+    for (size_t k = 0; k < n; k++) {
+        size_t nl = names[k].len;
+
+        /* a field's name ends at its line's first ':' */
+        if (line[k] < 0 && (nl == c || (c == 16 && nl >= 16)) && nl < end - off &&
+                p[off + nl] == ':' && same_name(p + off, (const uint8_t *)names[k].name, nl)) {
+            line[k] = (int32_t)i;
+            left--;
+        }
+    }
+    return left;
+}
+
+/* http_head_index(), and http_head_index_names() when <nn> > 0. */
+static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, size_t len,
+        size_t max, struct http_head_idx *ix, const struct http_name *names, size_t nn,
+        int32_t *found)
+{
+    bool longer = false;
+    uint32_t lens = nn > 0 ? name_lens(names, nn, &longer) : 0;
+    size_t left = nn;
     size_t blk = 0;
     uint64_t mask; /* the LFs at blk + bit, not read yet */
     size_t s = 0;  /* the line being read */
@@ -274,6 +342,9 @@ void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_
             blk += 64;
             if (blk >= len) {
                 if (s < len && !is_blank(p, s, len)) { /* a last line without LF */
+                    if (left > 0)
+                        left = name_check(p, len, s, len, n, names, nn, found, lens, longer,
+                                left);
                     ix->line[n++] = s;
                     s = len;
                 }
@@ -285,6 +356,8 @@ void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_
         mask &= mask - 1;
         if (lf - s <= 1 && is_blank(p, s, lf))
             goto done;
+        if (left > 0)
+            left = name_check(p, len, s, lf + 1, n, names, nn, found, lens, longer, left);
         ix->line[n++] = s;
         s = lf + 1;
         if (n == max)
@@ -303,6 +376,17 @@ done:
     ix->n = n;
 }
 
+void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix)
+{
+    index_lines(p, len, max, ix, NULL, 0, NULL);
+}
+
+void http_head_index_names(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix,
+        const struct http_name *names, size_t n, int32_t *line)
+{
+    index_lines(p, len, max, ix, names, n, line);
+}
+
 bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t len,
         const char *name, size_t name_len, struct http_field *f)
 {
@@ -317,6 +401,13 @@ bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t
             return true;
     }
     return ix->more && find_from(p, len, ix->line[ix->n], name, name_len, f);
+}
+
+void http_head_idx_field(const struct http_head_idx *ix, const uint8_t *p, size_t i,
+        size_t name_len, struct http_field *f)
+{
+    DP_BUG_ON(i >= ix->n);
+    field_fill(p, ix->line[i], ix->line[i + 1], name_len, f);
 }
 
 /* Moves the offsets at or after <from> by <delta> (modulo SIZE_MAX + 1: it may be "negative"). */

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/msg.h"
 
@@ -95,6 +96,26 @@ void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_
 /* http_head_find() through <ix>, the index of <p, len>: the same answer. */
 bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t len,
         const char *name, size_t name_len, struct http_field *f);
+
+/* A field name to look for: <len> bytes at <name>. */
+struct http_name {
+    const char *name;
+    size_t len;
+};
+
+/*
+ * http_head_index(), and in the same pass the <n> <names>: line[k], -1 on the call, becomes the
+ * index (into ix->line) of the first indexed line that is a field named names[k], the line
+ * http_head_idx_find() finds when it is indexed. The lines past the index (ix->more) are not
+ * searched; an empty name is never found.
+ */
+void http_head_index_names(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix,
+        const struct http_name *names, size_t n, int32_t *line);
+
+/* *<f> for indexed line <i> (< ix->n) of <p>, a field whose name is <name_len> bytes long (as
+ * http_head_idx_find_names() found it): what http_head_idx_find() fills. */
+void http_head_idx_field(const struct http_head_idx *ix, const uint8_t *p, size_t i,
+        size_t name_len, struct http_field *f);
 
 /*
  * dp_msg_splice() of *<mp> that keeps <ix>, its index, valid. [off, off + del) lies within one

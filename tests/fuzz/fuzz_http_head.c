@@ -7,7 +7,8 @@
  * new value; bytes outside the edit are unchanged. The head index (http_head_index) finds the
  * start line http_head_start_end() finds, every lookup through it answers as http_head_find(),
  * and setting a field through it gives http_head_set()'s bytes and leaves the index what
- * http_head_index() builds anew.
+ * http_head_index() builds anew. http_head_index_names() builds the same index and finds the
+ * lines http_head_idx_find() finds.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +37,42 @@ static void check_finds(const struct http_head_idx *ix, const uint8_t *p, size_t
 }
 
 static void check_index(const struct http_head_idx *ix, const uint8_t *p, size_t len);
+
+/* http_head_index_names() builds the index http_head_index() builds, and finds each name on
+ * the line http_head_idx_find() finds (when the index holds them all). Names of 16 bytes and
+ * more, of the same length, in another case and empty ones take the other paths. */
+static void check_index_names(const struct http_head_idx *ix, const uint8_t *p, size_t len)
+{
+    static const struct http_name nn[] = {
+        { "host", 4 }, { "X-Real-IP", 9 }, { "HOST", 4 }, { "Content-Encoding", 16 },
+        { "Content-Security-Policy", 23 }, { "x", 1 }, { "", 0 }, { "a-b-c-d-e-f-g-h", 15 },
+    };
+    int32_t line[sizeof(nn) / sizeof(nn[0])];
+    struct http_head_idx jx;
+
+    memset(line, 0xff, sizeof(line));
+    http_head_index_names(p, len, ix->max, &jx, nn, sizeof(nn) / sizeof(nn[0]), line);
+    if (jx.start != ix->start || jx.start_end != ix->start_end || jx.n != ix->n ||
+            jx.more != ix->more || memcmp(jx.line, ix->line, (ix->n + 1) * sizeof(size_t)))
+        abort();
+    for (size_t k = 0; k < sizeof(nn) / sizeof(nn[0]); k++) {
+        struct http_field f;
+        struct http_field g;
+        bool a = http_head_idx_find(ix, p, len, nn[k].name, nn[k].len, &f);
+
+        if (line[k] < -1 || (line[k] >= 0 && (size_t)line[k] >= jx.n))
+            abort();
+        if (line[k] >= 0) {
+            http_head_idx_field(&jx, p, (size_t)line[k], nn[k].len, &g);
+            if (!a || memcmp(&f, &g, sizeof(f)) != 0)
+                abort();
+        } else if (a && !ix->more) {
+            abort();
+        } else if (a && f.line_off < ix->line[ix->n]) {
+            abort(); /* found among the indexed lines, but not by http_head_index_names() */
+        }
+    }
+}
 
 /* http_head_idx_set() through a copy of <ix0>, the index of <data, size>, gives
  * http_head_set()'s bytes and leaves the index valid. */
@@ -98,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (start > size || ix.start_end != start)
         abort();
     check_finds(&ix, data, size);
+    check_index_names(&ix, data, size);
     found = http_head_find(data, size, name, name_len, &f);
     if (found && (start == 0 || f.line_off < start || f.line_off + f.line_len > size ||
                          f.value_off < f.line_off + name_len + 1 ||

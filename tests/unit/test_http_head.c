@@ -381,6 +381,61 @@ static void test_head_index_every_split(void **state)
     }
 }
 
+/* http_head_index_names(): the index of http_head_index(), and for each name the line
+ * http_head_idx_find() finds among the indexed ones, at every split (the guard page behind). */
+static void test_head_index_names_every_split(void **state)
+{
+    static const char msg[] = "GET /x HTTP/1.1\r\n"
+                              " Host: folded\r\n"
+                              "HOST: example.com\r\n"
+                              "X-Real-IP:1\r\n"
+                              "Content-Encoding-: no\r\n"
+                              "content-encoding: gzip\r\n"
+                              "X-Long-Header-Name-Here: v\r\n"
+                              "abcdefghijklmnopqrstuvwxyz\r\n"
+                              "x:\r\n"
+                              ":empty\r\n"
+                              "\r\n";
+    static const struct http_name names[] = {
+        { "host", 4 }, { "X-Real-IP", 9 }, { "Host", 4 }, { "Content-Encoding", 16 },
+        { "x-long-header-name-here", 23 }, { "X", 1 }, { "", 0 }, { "Missing", 7 },
+    };
+    static const size_t maxes[] = { 0, 1, 3, HTTP_IDX_MAX };
+
+    (void)state;
+    for (size_t k = 0; k <= sizeof(msg) - 1; k++) {
+        struct dp_guarded g;
+
+        dp_guarded_init(&g, msg, k);
+        for (size_t x = 0; x < DP_ARRAY_LEN(maxes); x++) {
+            struct http_head_idx ix;
+            struct http_head_idx want;
+            int32_t line[DP_ARRAY_LEN(names)];
+
+            memset(line, 0xff, sizeof(line));
+            http_head_index_names(g.ptr, k, maxes[x], &ix, names, DP_ARRAY_LEN(names), line);
+            http_head_index(g.ptr, k, maxes[x], &want);
+            assert_same_index(&ix, &want, "index_names", k);
+            for (size_t i = 0; i < DP_ARRAY_LEN(names); i++) {
+                struct http_field f;
+                struct http_field h;
+                bool found = http_head_idx_find(&ix, g.ptr, k, names[i].name, names[i].len, &f);
+
+                if (line[i] < 0) {
+                    assert_int_equal(line[i], -1);
+                    assert_true(!found || f.line_off >= ix.line[ix.n]);
+                    continue;
+                }
+                assert_true(found);
+                assert_true((size_t)line[i] < ix.n);
+                http_head_idx_field(&ix, g.ptr, (size_t)line[i], names[i].len, &h);
+                assert_memory_equal(&f, &h, sizeof(f));
+            }
+        }
+        dp_guarded_free(&g);
+    }
+}
+
 enum idx_op {
     OP_SET = 0, /* http_head_idx_set(name, value) */
     OP_INSERT,  /* http_head_idx_insert("name: value\r\n") */
@@ -545,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_head_set_long),
         cmocka_unit_test(test_head_index_cases),
         cmocka_unit_test(test_head_index_every_split),
+        cmocka_unit_test(test_head_index_names_every_split),
         cmocka_unit_test(test_head_idx_edits),
         cmocka_unit_test(test_head_idx_long_heads),
         cmocka_unit_test(test_is_token),
