@@ -24,6 +24,7 @@ const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
 #define IDSET_SLOTS  65536u          /* ids of dropped requests remembered */
 #define IDSET_PROBES 8
 #define IDSET_TTL_NS (60 * 1000000000LL) /* GoReplay's 60 s */
+#define NAMES_MAX    8                /* field names looked up in one pass over a head */
 
 /* A replacement, Go's Expand template, parsed: literal bytes and groups in turn. */
 struct seg {
@@ -49,6 +50,7 @@ struct rule {
     uint8_t *line;   /* set-header: "name: text\r\n", inserted when the field is missing */
     size_t line_len;
     uint32_t percent;
+    int32_t slot;    /* its name is dp_modifier.names[slot]; -1: looked up alone */
     bool odd_name;   /* empty, with ':' or LF, or SP/HTAB first: no field name can be it */
 };
 
@@ -68,6 +70,10 @@ struct dp_modifier {
     size_t idx_max; /* field lines to index: 0 when no rule reads or sets a header */
     struct rules set_header, set_param, allow_url, disallow_url, allow_header, disallow_header,
             basic_auth, header_limiter, param_limiter, rewrite_url, rewrite_header;
+    /* the field names the rules read or set, each once (any case): one pass finds them all */
+    struct http_name names[NAMES_MAX];
+    size_t n_names;
+    int32_t auth_slot; /* basic-auth-filter's Authorization */
     struct idslot *dropped; /* IDSET_SLOTS */
     uint64_t ctr[DP_MOD_CTR_COUNT];
     /* scratch for a new request-target */
@@ -404,6 +410,42 @@ static void rules_free(struct rules *rs)
     free(rs->v);
 }
 
+static uint8_t lower_c(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
+}
+
+/* The slot of <name, len> in m->names, added when new: -1 for an odd name (looked up by its
+ * own rules), or when the table is full. */
+static int32_t name_slot(struct dp_modifier *m, const char *name, size_t len, bool odd)
+{
+    size_t k;
+
+    if (odd)
+        return -1;
+    for (k = 0; k < m->n_names; k++) {
+        const struct http_name *nm = &m->names[k];
+        size_t i = 0;
+
+        while (i < len && nm->len == len &&
+                lower_c((uint8_t)nm->name[i]) == lower_c((uint8_t)name[i]))
+            i++;
+        if (nm->len == len && i == len)
+            return (int32_t)k;
+    }
+    if (k == NAMES_MAX)
+        return -1;
+    m->names[k] = (struct http_name){ name, len };
+    m->n_names++;
+    return (int32_t)k;
+}
+
+static void rules_slot(struct dp_modifier *m, struct rules *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        rs->v[i].slot = name_slot(m, rs->v[i].name, rs->v[i].name_len, rs->v[i].odd_name);
+}
+
 int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struct dp_err *err)
 {
     struct dp_modifier *m;
@@ -468,6 +510,11 @@ int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struc
     if (m->set_header.n + m->allow_header.n + m->disallow_header.n + m->basic_auth.n +
                     m->header_limiter.n + m->rewrite_header.n > 0)
         m->idx_max = HTTP_IDX_MAX;
+    rules_slot(m, &m->set_header);
+    rules_slot(m, &m->allow_header);
+    rules_slot(m, &m->disallow_header);
+    rules_slot(m, &m->header_limiter);
+    m->auth_slot = m->basic_auth.n > 0 ? name_slot(m, "Authorization", 13, false) : -1;
     *out = m;
     return 0;
 }
@@ -594,11 +641,6 @@ static bool reqline_parse(const uint8_t *p, const struct http_head_idx *ix, stru
     return true;
 }
 
-static uint8_t lower_c(uint8_t c)
-{
-    return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
-}
-
 /*
  * The value of the first field named as rule <r> says (empty when missing), for the filters:
  * the first line whose bytes before a ':' are the name (any case), its value without the SP
@@ -649,6 +691,55 @@ static struct dp_bytes idx_header(const struct http_head_idx *ix, const uint8_t 
     return (struct dp_bytes){ NULL, 0 };
 }
 
+/*
+ * The fields of one request that the rules name, found in one pass (valid while <lazy>: a head
+ * longer than the index, or an edit the table cannot follow, turns it off), and the lines
+ * set-header is to insert, kept aside until the request passes the filters: GoReplay inserts
+ * each right after the start line, so pend[np - 1] goes first. at[k] for m->names[k]: the
+ * indexed line it is on, -1 when missing, or -2 - j for pend[j].
+ */
+struct pend {
+    const struct rule *name; /* the rule that inserted the line: its name's spelling */
+    const struct rule *text; /* the last rule that set it: its value */
+};
+
+struct fields {
+    bool lazy;
+    size_t np;
+    int32_t at[NAMES_MAX];
+    struct pend pend[NAMES_MAX];
+};
+
+/* idx_header() through <fs> for a rule with name slot <slot>: the same value. */
+static struct dp_bytes field_value(const struct fields *fs, const struct http_head_idx *ix,
+        const uint8_t *p, size_t len, const char *name, size_t nl, bool odd_name, int32_t slot)
+{
+    if (fs->lazy && slot >= 0) {
+        int32_t at = fs->at[slot];
+        const uint8_t *v;
+        const uint8_t *e;
+
+        if (at == -1)
+            return (struct dp_bytes){ NULL, 0 };
+        if (at < -1) { /* a line to insert: its value was trimmed, and has no LF */
+            const struct rule *r = fs->pend[-2 - at].text;
+
+            return (struct dp_bytes){ (const uint8_t *)r->text, r->text_len };
+        }
+        /* http_head_idx_field()'s value, then less any SP, HTAB and CR at its end */
+        v = p + ix->line[at] + nl + 1;
+        e = p + ix->line[at + 1];
+        if (e[-1] == '\n')
+            e--;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        return (struct dp_bytes){ v, (size_t)(e - v) };
+    }
+    return idx_header(ix, p, len, name, nl, odd_name);
+}
+
 /* ---- building a new request-target in m->buf ---- */
 
 static bool buf_reserve(struct dp_modifier *m, size_t n)
@@ -674,6 +765,27 @@ static inline bool buf_put(struct dp_modifier *m, size_t *len, const void *p, si
     if (n > 0)
         memcpy(m->buf + *len, p, n);
     *len += n;
+    return true;
+}
+
+/* Appends the lines set-header is to insert, first line first, to m->buf[0, *len). */
+static inline bool pend_put(struct dp_modifier *m, size_t *len, const struct fields *fs)
+{
+    if (fs->np == 1 && fs->pend[0].name == fs->pend[0].text) /* the most common */
+        return buf_put(m, len, fs->pend[0].name->line, fs->pend[0].name->line_len);
+    for (size_t j = fs->np; j-- > 0;) {
+        const struct pend *pd = &fs->pend[j];
+
+        if (pd->name == pd->text) {
+            if (!buf_put(m, len, pd->name->line, pd->name->line_len))
+                return false;
+        } else if (!buf_put(m, len, pd->name->name, pd->name->name_len) ||
+                !buf_put(m, len, ": ", 2) ||
+                !buf_put(m, len, pd->text->text, pd->text->text_len) ||
+                !buf_put(m, len, "\r\n", 2)) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -731,6 +843,8 @@ static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj
         if ((a1 > last_end || a0 == 0) && !expand(m, &len, r, subj, t))
             return false;
         last_end = a1;
+        if (a1 == n)
+            break; /* a match from here on is an empty one right after this one: no replacement */
         {   /* always advance at least one character (Go: one UTF-8 sequence, or a byte) */
             size_t w = pos < n ? utf8_width(subj + pos, n - pos) : 1;
 
@@ -854,17 +968,49 @@ static bool set_target(struct dp_modifier *m, struct dp_msg **mp, struct http_he
     return true;
 }
 
-/* The head is indexed once (http_head_index); every edit below goes through http_head_idx_*(),
- * which keeps the index valid, so that no rule looks for lines again. */
+/* Inserts the lines kept aside in <fs> through <ix>, which stays valid. False when one could
+ * not be (counted). */
+static bool pend_flush(struct dp_modifier *m, struct dp_msg **mp, struct http_head_idx *ix,
+        struct fields *fs)
+{
+    bool ok = true;
+
+    for (size_t j = 0; j < fs->np; j++) {
+        const struct pend *pd = &fs->pend[j];
+        size_t len = 0;
+
+        if (pd->name == pd->text) {
+            if (http_head_idx_insert(mp, ix, pd->name->line, pd->name->line_len) == 0)
+                continue;
+        } else if (pend_put(m, &len, &(struct fields){ .np = 1, .pend = { *pd } }) &&
+                http_head_idx_insert(mp, ix, m->buf, len) == 0) {
+            continue;
+        }
+        m->ctr[DP_MOD_NOMEM]++;
+        ok = false;
+    }
+    fs->np = 0;
+    return ok;
+}
+
+/*
+ * The head is indexed once, the fields the rules name found in the same pass
+ * (http_head_index_names); every edit below goes through http_head_idx_*(), which keeps the
+ * index valid, so that no rule looks for lines again. set-header's new lines are kept aside
+ * until the request has passed the filters (which read them from there), then go in with
+ * rewrite-url's new target in one splice: the tail of the message moves once.
+ */
 static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 {
     struct http_head_idx ix;
     struct reqline rl;
+    struct fields fs;
     const uint8_t *p = dp_msg_payload(*mp);
     bool changed = false;
 
     m->ctr[DP_MOD_SEEN]++;
-    http_head_index(p, (*mp)->len, m->idx_max, &ix);
+    memset(fs.at, 0xff, sizeof(fs.at)); /* -1: not found */
+    http_head_index_names(p, (*mp)->len, m->idx_max, &ix, m->names, m->n_names, fs.at);
     if (!reqline_parse(p, &ix, &rl)) {
         m->ctr[DP_MOD_NOT_REQUEST]++;
         return true;
@@ -888,12 +1034,37 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             return false;
         }
     }
-    /* 2 set-header: http_head_idx_set(), the line to insert made once */
+    /* 2 set-header: http_head_idx_set(), the line to insert made once and kept aside (the
+     * filters read it from there, and a dropped request never gets it) */
+    fs.lazy = !ix.more && m->n_names > 0;
+    fs.np = 0;
     for (size_t i = 0; i < m->set_header.n; i++) {
         const struct rule *r = &m->set_header.v[i];
         struct http_field f;
         int rc;
 
+        if (fs.lazy && r->slot >= 0 && r->line != NULL) {
+            int32_t at = fs.at[r->slot];
+
+            if (at >= 0) { /* no LF in the value: the lines stay where they are */
+                http_head_idx_field(&ix, dp_msg_payload(*mp), (size_t)at, r->name_len, &f);
+                rc = http_head_idx_splice(mp, &ix, f.value_off, f.value_len,
+                        (const uint8_t *)r->text, r->text_len);
+                if (rc != 0)
+                    m->ctr[DP_MOD_NOMEM]++;
+                else
+                    changed = true;
+            } else if (at == -1) {
+                fs.at[r->slot] = -2 - (int32_t)fs.np;
+                fs.pend[fs.np++] = (struct pend){ r, r };
+            } else {
+                fs.pend[-2 - at].text = r;
+            }
+            continue;
+        }
+        if (fs.np > 0 && pend_flush(m, mp, &ix, &fs)) /* the lines above it go first */
+            changed = true;
+        fs.lazy = false;
         if (r->line == NULL)
             rc = http_head_idx_set(mp, &ix, r->name, r->name_len, r->text, r->text_len);
         else if (http_head_idx_find(&ix, dp_msg_payload(*mp), (*mp)->len, r->name, r->name_len,
@@ -938,7 +1109,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 6 allow-header: every rule must match a present, non-empty value */
     for (size_t i = 0; i < m->allow_header.n; i++) {
         struct rule *r = &m->allow_header.v[i];
-        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
+        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
+                r->odd_name, r->slot);
 
         if (v.len == 0 || !rx_exec(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
@@ -948,7 +1120,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 7 disallow-header */
     for (size_t i = 0; i < m->disallow_header.n; i++) {
         struct rule *r = &m->disallow_header.v[i];
-        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
+        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
+                r->odd_name, r->slot);
 
         if (v.len > 0 && rx_exec(&r->rx, v.ptr, v.len, 0)) {
             m->ctr[DP_MOD_DROP_HEADER]++;
@@ -957,7 +1130,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     }
     /* 8 basic-auth-filter: only on "Basic " credentials */
     if (m->basic_auth.n > 0) {
-        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, "Authorization", 13, false);
+        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, "Authorization", 13, false,
+                m->auth_slot);
 
         if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
             uint8_t dec[768];
@@ -974,7 +1148,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     /* 9 header-limiter, 10 param-limiter */
     for (size_t i = 0; i < m->header_limiter.n; i++) {
         const struct rule *r = &m->header_limiter.v[i];
-        struct dp_bytes v = idx_header(&ix, p, (*mp)->len, r->name, r->name_len, r->odd_name);
+        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
+                r->odd_name, r->slot);
 
         if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
             m->ctr[DP_MOD_DROP_HASH]++;
@@ -990,6 +1165,10 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             return false;
         }
     }
+    /* the request passes: set-header's lines go in. Without rewrite-header nothing reads the
+     * index after this, and one splice takes them with rewrite-url's new target. */
+    if (fs.np > 0 && m->rewrite_header.n > 0 && pend_flush(m, mp, &ix, &fs))
+        changed = true;
     /* 11 rewrite-url: the first rule that matches; its match is the first of replace_all() */
     for (size_t i = 0; i < m->rewrite_url.n; i++) {
         struct rule *r = &m->rewrite_url.v[i];
@@ -997,10 +1176,33 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 
         if (!rx_exec(&r->rx, p + rl.target_off, rl.target_len, 0))
             continue;
-        if (replace_all(m, &r->rx, p + rl.target_off, rl.target_len, &r->tpl, &len) &&
-                set_target(m, mp, &ix, &rl, len))
-            changed = true;
+        if (!replace_all(m, &r->rx, p + rl.target_off, rl.target_len, &r->tpl, &len))
+            break; /* no room for the new target: the old one stays */
+        if (fs.np == 0) {
+            if (set_target(m, mp, &ix, &rl, len))
+                changed = true;
+            break;
+        }
+        {   /* [target, start line's end) becomes new target, the rest, the lines */
+            size_t t_end = rl.target_off + rl.target_len;
+
+            if (buf_put(m, &len, p + t_end, ix.start_end - t_end) && pend_put(m, &len, &fs) &&
+                    dp_msg_splice(mp, rl.target_off, ix.start_end - rl.target_off, m->buf,
+                            len) == 0)
+                changed = true;
+            else
+                m->ctr[DP_MOD_NOMEM]++;
+            fs.np = 0;
+        }
         break;
+    }
+    if (fs.np > 0) {
+        size_t len = 0;
+
+        if (pend_put(m, &len, &fs) && dp_msg_splice(mp, ix.start_end, 0, m->buf, len) == 0)
+            changed = true;
+        else
+            m->ctr[DP_MOD_NOMEM]++;
     }
     /* 12 rewrite-header: every rule (GoReplay stops at the first missing header) */
     for (size_t i = 0; i < m->rewrite_header.n; i++) {

@@ -23,7 +23,7 @@
 
 #define L(s)     (sizeof(s) - 1)
 #define SEC      1000000000LL
-#define MAX_RULE 6
+#define MAX_RULE 12
 
 /* One --http-* flag. */
 enum fl {
@@ -463,6 +463,42 @@ static const struct apply_case apply_cases[] = {
     /* LF-only lines */
     { { O(F_SET_HEADER, "X: 1"), O(F_ALLOW_URL, "^/p$") },
             PASS("GET /p HTTP/1.0\nHost: a\n\n", "GET /p HTTP/1.0\nX: 1\r\nHost: a\n\n") },
+    /* set-header's new lines wait for the filters, which read them: the last one goes first,
+     * a second rule of the same name (any case) sets the value and keeps the first spelling,
+     * and rewrite-url's new target goes in with them */
+    { { O(F_SET_HEADER, "X-A: 1"), O(F_SET_HEADER, "X-B: 2"), O(F_SET_HEADER, "x-a: 3"),
+              O(F_ALLOW_HEADER, "x-A:^3$"), O(F_HEADER_LIMITER, "X-B:100%"),
+              O(F_REWRITE_URL, "/(p):/q$1") },
+            PASS(POST_("/p?1", ""), POST_("/qp?1", "X-B: 2\r\nX-A: 3\r\n")) },
+    { { O(F_SET_HEADER, "X-A: 1"), O(F_ALLOW_HEADER, "X-A:^2$") }, DROP(POST_("/", "")) },
+    { { O(F_SET_HEADER, "X-A: 1"), O(F_DISALLOW_HEADER, "X-A:1") }, DROP(POST_("/", "")) },
+    { { O(F_SET_HEADER, "Authorization: Basic Y3VzdG9tZXIzOndlbGNvbWU="),
+              O(F_BASIC_AUTH, "^customer3:") },
+            PASS(POST_("/", ""), POST_("/", "Authorization: Basic Y3VzdG9tZXIzOndlbGNvbWU=\r\n")) },
+    /* an existing field is set in place; the new lines go in before rewrite-header reads */
+    { { O(F_SET_HEADER, "host: h"), O(F_SET_HEADER, "X-N: n"), O(F_ALLOW_HEADER, "HOST:^h$"),
+              O(F_REWRITE_HEADER, "X-N: n,m"), O(F_REWRITE_URL, "/:/v/") },
+            PASS(POST_("/a", ""), "POST /v/a HTTP/1.1\r\nX-N: m\r\nContent-Length: 7\r\n"
+                                  "Host: h\r\n\r\na=1&b=2") },
+    /* a value with a LF, and names past the table (8): the lines go in first, in order */
+    { { O(F_SET_HEADER, "X-A: 1"), O(F_SET_HEADER, "X-L: a\nb"), O(F_SET_HEADER, "X-C: 3") },
+            PASS(POST_("/", ""), POST_("/", "X-C: 3\r\nX-L: a\nb\r\nX-A: 1\r\n")) },
+    { { O(F_SET_HEADER, "X-1: 1"), O(F_SET_HEADER, "X-2: 2"), O(F_SET_HEADER, "X-3: 3"),
+              O(F_SET_HEADER, "X-4: 4"), O(F_SET_HEADER, "X-5: 5"), O(F_SET_HEADER, "X-6: 6"),
+              O(F_SET_HEADER, "X-7: 7"), O(F_SET_HEADER, "X-8: 8"), O(F_SET_HEADER, "X-9: 9"),
+              O(F_ALLOW_HEADER, "x-9:9"), O(F_REWRITE_URL, "/:/v/") },
+            PASS(POST_("/", ""), POST_("/v/", "X-9: 9\r\nX-8: 8\r\nX-7: 7\r\nX-6: 6\r\n"
+                                             "X-5: 5\r\nX-4: 4\r\nX-3: 3\r\nX-2: 2\r\n"
+                                             "X-1: 1\r\n")) },
+    /* names of 16 bytes and more, and a short one on a line without a ':' in 16 bytes */
+    { { O(F_SET_HEADER, "X-Sixteen-Bytes!: 1"), O(F_HEADER_LIMITER, "X-Long-Header-Name-Here:1%"),
+              O(F_ALLOW_HEADER, "X-S:^s$") },
+            DROP(POST_("/", "X-Long-Header-Name-Here: 2\r\nX-S: s\r\n")) },
+    { { O(F_SET_HEADER, "X-Sixteen-Bytes!: 1"), O(F_ALLOW_HEADER, "X-Long-Header-Name-Here:^v$"),
+              O(F_ALLOW_HEADER, "X-SIXTEEN-BYTES!:^1$"), O(F_ALLOW_HEADER, "a:b") },
+            PASS("GET / HTTP/1.1\r\nX-Long-Header-Name-Here:v\r\nabcdefghijklmnopq\r\na:b",
+                    "GET / HTTP/1.1\r\nX-Sixteen-Bytes!: 1\r\nX-Long-Header-Name-Here:v\r\n"
+                    "abcdefghijklmnopq\r\na:b") },
 };
 
 /* Applies the modifier of <c> to its request: true when the result is what it says. */
