@@ -711,8 +711,9 @@ struct fields {
 };
 
 /* idx_header() through <fs> for a rule with name slot <slot>: the same value. */
-static struct dp_bytes field_value(const struct fields *fs, const struct http_head_idx *ix,
-        const uint8_t *p, size_t len, const char *name, size_t nl, bool odd_name, int32_t slot)
+static inline struct dp_bytes field_value(const struct fields *fs,
+        const struct http_head_idx *ix, const uint8_t *p, size_t len, const char *name, size_t nl,
+        bool odd_name, int32_t slot)
 {
     if (fs->lazy && slot >= 0) {
         int32_t at = fs->at[slot];
@@ -768,11 +769,9 @@ static inline bool buf_put(struct dp_modifier *m, size_t *len, const void *p, si
     return true;
 }
 
-/* Appends the lines set-header is to insert, first line first, to m->buf[0, *len). */
-static inline bool pend_put(struct dp_modifier *m, size_t *len, const struct fields *fs)
+/* pend_put() of more than one line, or of one set by two rules. */
+static bool pend_put_all(struct dp_modifier *m, size_t *len, const struct fields *fs)
 {
-    if (fs->np == 1 && fs->pend[0].name == fs->pend[0].text) /* the most common */
-        return buf_put(m, len, fs->pend[0].name->line, fs->pend[0].name->line_len);
     for (size_t j = fs->np; j-- > 0;) {
         const struct pend *pd = &fs->pend[j];
 
@@ -787,6 +786,14 @@ static inline bool pend_put(struct dp_modifier *m, size_t *len, const struct fie
         }
     }
     return true;
+}
+
+/* Appends the lines set-header is to insert, first line first, to m->buf[0, *len). */
+static inline bool pend_put(struct dp_modifier *m, size_t *len, const struct fields *fs)
+{
+    if (fs->np == 1 && fs->pend[0].name == fs->pend[0].text) /* the most common */
+        return buf_put(m, len, fs->pend[0].name->line, fs->pend[0].name->line_len);
+    return pend_put_all(m, len, fs);
 }
 
 /* Go's regexp.Expand of <t> for the match of <r> (r->ov) over <subj>. */
