@@ -28,8 +28,8 @@
 #define RING_CAP       65536        /* requests between the agent thread and the loop */
 #define RING_BYTES_MAX (64u << 20)  /* and their bytes */
 #define DRAIN_BUDGET   1024         /* requests pushed per wake-up of the loop */
-#define WAKE_BATCH     256          /* the loop is woken at once from this many requests on, */
-#define WAKE_DELAY_MS  1            /* else within this delay: fewer cross-thread wake-ups */
+#define WAKE_BATCH     1024         /* the loop is woken at once from this many requests on, */
+#define WAKE_DELAY_MS  5            /* else within this delay: fewer cross-thread wake-ups */
 
 enum spop_ctr {
     SC_CONNS_TOTAL = 0,
