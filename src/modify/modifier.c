@@ -137,9 +137,10 @@ static int rx_compile_flag(struct rx *r, const char *flag, const char *pat, size
     return rc != 0 ? dp_err_set(err, rc, "out of memory") : 0;
 }
 
-/* Parses a percentage "NN%" (Go's ParseInt base 0: 0x1f, 010) or the legacy "a/b". */
-static int parse_percent(const char *flag, const char *v, size_t n, uint32_t *out,
-        struct dp_err *err)
+/* Parses a percentage "NN%" (Go's ParseInt base 0: 0x1f, 010) or the legacy "a/b", <v, n>
+ * of the flag's value <whole>. */
+static int parse_percent(const char *flag, const char *whole, const char *v, size_t n,
+        uint32_t *out, struct dp_err *err)
 {
     char tmp[64];
     char *end;
@@ -176,8 +177,8 @@ static int parse_percent(const char *flag, const char *v, size_t n, uint32_t *ou
         return 0;
     }
 bad:
-    return dp_err_set(err, -EINVAL, "--%s \"%s\": the limit must be \"NN%%\" or \"a/b\"", flag,
-            v);
+    return dp_err_set(err, -EINVAL, "--%s \"%s\": the limit must be \"NN%%\" or \"a/b\"",
+            flag, whole);
 }
 
 /* Appends a segment to <t>, merging a literal into the literal before it. */
@@ -330,7 +331,7 @@ static int rule_parse(struct rule *r, enum rule_kind kind, const char *flag, con
         b = NULL;
         break;
     case RK_LIMITER:
-        if (parse_percent(flag, b, bn, &r->percent, err) != 0)
+        if (parse_percent(flag, v, b, bn, &r->percent, err) != 0)
             return -EINVAL;
         b = NULL;
         break;
