@@ -872,25 +872,29 @@ static bool replace_all(struct dp_modifier *m, struct rx *r, const uint8_t *subj
     return true;
 }
 
+/* Where the value of query parameter <name> starts in the target <t, tn>, as GoReplay's
+ * PathParam: after the first "&name=", else after the first "?name="; SIZE_MAX when neither. */
+static size_t param_at(const uint8_t *t, size_t tn, const char *name, size_t nn)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        char c = pass == 0 ? '&' : '?';
+
+        for (size_t i = 0; i + 1 + nn + 1 <= tn; i++) {
+            if (t[i] == c && memcmp(t + i + 1, name, nn) == 0 && t[i + 1 + nn] == '=')
+                return i + 1 + nn + 1;
+        }
+    }
+    return SIZE_MAX;
+}
+
 /* GoReplay's SetPathParam: replace the value of "&name=" or "?name=" in the target, or
  * append "?name=value" / "&name=value". The new target goes to m->buf. */
 static bool set_param(struct dp_modifier *m, const uint8_t *t, size_t tn, const struct rule *r,
         size_t *out_len)
 {
     size_t len = 0;
-    size_t at = SIZE_MAX;
+    size_t at = param_at(t, tn, r->name, r->name_len);
 
-    for (int pass = 0; pass < 2 && at == SIZE_MAX; pass++) {
-        char c = pass == 0 ? '&' : '?';
-
-        for (size_t i = 0; i + 1 + r->name_len + 1 <= tn; i++) {
-            if (t[i] == c && memcmp(t + i + 1, r->name, r->name_len) == 0 &&
-                    t[i + 1 + r->name_len] == '=') {
-                at = i + 1 + r->name_len + 1;
-                break;
-            }
-        }
-    }
     if (at != SIZE_MAX) {
         const uint8_t *amp = memchr(t + at, '&', tn - at);
         size_t vend = amp != NULL ? (size_t)(amp - t) : tn;
@@ -908,23 +912,16 @@ static bool set_param(struct dp_modifier *m, const uint8_t *t, size_t tn, const 
     return true;
 }
 
-/* The raw value of query parameter <name> in the target, as GoReplay's PathParam: "&name="
- * first, then "?name=". */
+/* The raw value of query parameter <name> in the target, as GoReplay's PathParam. */
 static struct dp_bytes path_param(const uint8_t *t, size_t tn, const char *name, size_t nn)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        char c = pass == 0 ? '&' : '?';
+    size_t at = param_at(t, tn, name, nn);
+    const uint8_t *amp;
 
-        for (size_t i = 0; i + 1 + nn + 1 <= tn; i++) {
-            if (t[i] == c && memcmp(t + i + 1, name, nn) == 0 && t[i + 1 + nn] == '=') {
-                size_t at = i + 1 + nn + 1;
-                const uint8_t *amp = memchr(t + at, '&', tn - at);
-
-                return (struct dp_bytes){ t + at, amp != NULL ? (size_t)(amp - t) - at : tn - at };
-            }
-        }
-    }
-    return (struct dp_bytes){ NULL, 0 };
+    if (at == SIZE_MAX)
+        return (struct dp_bytes){ NULL, 0 };
+    amp = memchr(t + at, '&', tn - at);
+    return (struct dp_bytes){ t + at, amp != NULL ? (size_t)(amp - t) - at : tn - at };
 }
 
 static int b64_val(uint8_t c)
