@@ -1005,6 +1005,85 @@ static bool pend_flush(struct dp_modifier *m, struct dp_msg **mp, struct http_he
     return ok;
 }
 
+/* Counts a request dropped for <why>; false. */
+static inline bool drop(struct dp_modifier *m, enum dp_mod_ctr why)
+{
+    m->ctr[why]++;
+    return false;
+}
+
+/*
+ * Filters 4 to 10 on the request <p, len> (its target at <rl>, its fields through <fs> and <ix>,
+ * with set-header's values): true when it passes them all, else false, counted.
+ */
+static bool filter(struct dp_modifier *m, const uint8_t *p, size_t len,
+        const struct reqline *rl, const struct fields *fs, const struct http_head_idx *ix)
+{
+    /* 4 allow-url, 5 disallow-url: on the target as written */
+    if (m->allow_url.n > 0) {
+        bool ok = false;
+
+        for (size_t i = 0; i < m->allow_url.n && !ok; i++)
+            ok = rx_exec(&m->allow_url.v[i].rx, p + rl->target_off, rl->target_len, 0);
+        if (!ok)
+            return drop(m, DP_MOD_DROP_URL);
+    }
+    for (size_t i = 0; i < m->disallow_url.n; i++) {
+        if (rx_exec(&m->disallow_url.v[i].rx, p + rl->target_off, rl->target_len, 0))
+            return drop(m, DP_MOD_DROP_URL);
+    }
+    /* 6 allow-header: every rule must match a present, non-empty value */
+    for (size_t i = 0; i < m->allow_header.n; i++) {
+        struct rule *r = &m->allow_header.v[i];
+        struct dp_bytes v = field_value(fs, ix, p, len, r->name, r->name_len, r->odd_name,
+                r->slot);
+
+        if (v.len == 0 || !rx_exec(&r->rx, v.ptr, v.len, 0))
+            return drop(m, DP_MOD_DROP_HEADER);
+    }
+    /* 7 disallow-header */
+    for (size_t i = 0; i < m->disallow_header.n; i++) {
+        struct rule *r = &m->disallow_header.v[i];
+        struct dp_bytes v = field_value(fs, ix, p, len, r->name, r->name_len, r->odd_name,
+                r->slot);
+
+        if (v.len > 0 && rx_exec(&r->rx, v.ptr, v.len, 0))
+            return drop(m, DP_MOD_DROP_HEADER);
+    }
+    /* 8 basic-auth-filter: only on "Basic " credentials */
+    if (m->basic_auth.n > 0) {
+        struct dp_bytes v = field_value(fs, ix, p, len, "Authorization", 13, false,
+                m->auth_slot);
+
+        if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
+            uint8_t dec[768];
+            size_t dn = b64_decode(v.ptr + 6, DP_MIN(v.len - 6, (size_t)1024), dec);
+
+            for (size_t i = 0; i < m->basic_auth.n; i++) {
+                if (!rx_exec(&m->basic_auth.v[i].rx, dec, dn, 0))
+                    return drop(m, DP_MOD_DROP_AUTH);
+            }
+        }
+    }
+    /* 9 header-limiter, 10 param-limiter */
+    for (size_t i = 0; i < m->header_limiter.n; i++) {
+        const struct rule *r = &m->header_limiter.v[i];
+        struct dp_bytes v = field_value(fs, ix, p, len, r->name, r->name_len, r->odd_name,
+                r->slot);
+
+        if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent)
+            return drop(m, DP_MOD_DROP_HASH);
+    }
+    for (size_t i = 0; i < m->param_limiter.n; i++) {
+        const struct rule *r = &m->param_limiter.v[i];
+        struct dp_bytes v = path_param(p + rl->target_off, rl->target_len, r->name, r->name_len);
+
+        if (v.ptr != NULL && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent)
+            return drop(m, DP_MOD_DROP_HASH);
+    }
+    return true;
+}
+
 /*
  * The head is indexed once, the fields the rules name found in the same pass
  * (http_head_index_names); every edit below goes through http_head_idx_*(), which keeps the
@@ -1101,82 +1180,8 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             changed = true;
     }
     p = dp_msg_payload(*mp);
-    /* 4 allow-url, 5 disallow-url: on the target as written */
-    if (m->allow_url.n > 0) {
-        bool ok = false;
-
-        for (size_t i = 0; i < m->allow_url.n && !ok; i++)
-            ok = rx_exec(&m->allow_url.v[i].rx, p + rl.target_off, rl.target_len, 0);
-        if (!ok) {
-            m->ctr[DP_MOD_DROP_URL]++;
-            return false;
-        }
-    }
-    for (size_t i = 0; i < m->disallow_url.n; i++) {
-        if (rx_exec(&m->disallow_url.v[i].rx, p + rl.target_off, rl.target_len, 0)) {
-            m->ctr[DP_MOD_DROP_URL]++;
-            return false;
-        }
-    }
-    /* 6 allow-header: every rule must match a present, non-empty value */
-    for (size_t i = 0; i < m->allow_header.n; i++) {
-        struct rule *r = &m->allow_header.v[i];
-        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
-                r->odd_name, r->slot);
-
-        if (v.len == 0 || !rx_exec(&r->rx, v.ptr, v.len, 0)) {
-            m->ctr[DP_MOD_DROP_HEADER]++;
-            return false;
-        }
-    }
-    /* 7 disallow-header */
-    for (size_t i = 0; i < m->disallow_header.n; i++) {
-        struct rule *r = &m->disallow_header.v[i];
-        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
-                r->odd_name, r->slot);
-
-        if (v.len > 0 && rx_exec(&r->rx, v.ptr, v.len, 0)) {
-            m->ctr[DP_MOD_DROP_HEADER]++;
-            return false;
-        }
-    }
-    /* 8 basic-auth-filter: only on "Basic " credentials */
-    if (m->basic_auth.n > 0) {
-        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, "Authorization", 13, false,
-                m->auth_slot);
-
-        if (v.len > 6 && memcmp(v.ptr, "Basic ", 6) == 0) {
-            uint8_t dec[768];
-            size_t dn = b64_decode(v.ptr + 6, DP_MIN(v.len - 6, (size_t)1024), dec);
-
-            for (size_t i = 0; i < m->basic_auth.n; i++) {
-                if (!rx_exec(&m->basic_auth.v[i].rx, dec, dn, 0)) {
-                    m->ctr[DP_MOD_DROP_AUTH]++;
-                    return false;
-                }
-            }
-        }
-    }
-    /* 9 header-limiter, 10 param-limiter */
-    for (size_t i = 0; i < m->header_limiter.n; i++) {
-        const struct rule *r = &m->header_limiter.v[i];
-        struct dp_bytes v = field_value(&fs, &ix, p, (*mp)->len, r->name, r->name_len,
-                r->odd_name, r->slot);
-
-        if (v.len > 0 && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
-            m->ctr[DP_MOD_DROP_HASH]++;
-            return false;
-        }
-    }
-    for (size_t i = 0; i < m->param_limiter.n; i++) {
-        const struct rule *r = &m->param_limiter.v[i];
-        struct dp_bytes v = path_param(p + rl.target_off, rl.target_len, r->name, r->name_len);
-
-        if (v.ptr != NULL && dp_fnv32a(v.ptr, v.len) % 100 >= r->percent) {
-            m->ctr[DP_MOD_DROP_HASH]++;
-            return false;
-        }
-    }
+    if (!filter(m, p, (*mp)->len, &rl, &fs, &ix))
+        return false;
     /* the request passes: set-header's lines go in. Without rewrite-header nothing reads the
      * index after this, and one splice takes them with rewrite-url's new target. */
     if (fs.np > 0 && m->rewrite_header.n > 0 && pend_flush(m, mp, &ix, &fs))
