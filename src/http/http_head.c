@@ -246,68 +246,118 @@ bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_
     return find_from(p, len, off, name, name_len, f);
 }
 
-/* The lengths (1 to 15 bytes) of <names, n> as bits, and whether one is longer. */
-static uint32_t name_lens(const struct http_name *names, size_t n, bool *longer)
+void http_names_init(struct http_names *nm, const struct http_name *v, size_t n)
 {
-    uint32_t lens = 0;
-
-    *longer = false;
+    DP_BUG_ON(n > HTTP_NAMES_MAX);
+    memset(nm, 0, sizeof(*nm));
+    nm->v = v;
+    nm->n = n;
     for (size_t k = 0; k < n; k++) {
-        if (names[k].len - 1 < 15)
-            lens |= 1u << names[k].len;
-        else
-            *longer |= names[k].len >= 16;
+        uint8_t bit = (uint8_t)(1u << k);
+
+        /* an empty name is never found, nor one with a ':' (a field's name ends at the first) */
+        if (v[k].len == 0 || memchr(v[k].name, ':', v[k].len) != NULL)
+            continue;
+        for (unsigned c = 0; c < 256; c++) {
+            if (lower((uint8_t)c) == lower((uint8_t)v[k].name[0]))
+                nm->first[c] |= bit;
+        }
+        nm->by_len[DP_MIN(v[k].len, 16)] |= bit;
+        for (size_t i = 0; i < v[k].len && i < 16; i++)
+            nm->low[k][i] = lower((uint8_t)v[k].name[i]);
     }
-    return lens;
 }
 
-/* Records line <i>, [off, end) of <p, len>, in line[k] for each of <names, n> not found yet
- * that it is a field of (as line_match()); returns how many are still to find, from <left>. */
-static inline __attribute__((always_inline)) size_t name_check(const uint8_t *p, size_t len,
-        size_t off, size_t end, size_t i, const struct http_name *names, size_t n,
-        int32_t *line, uint32_t lens, bool longer, size_t left)
+/* The names <cand> of <nm> (bits k for v[k]) that the <ll> bytes at <q>, a line (its LF
+ * included, when it has one), are a field of, as line_match(): bits k. */
+static __attribute__((noinline)) uint32_t name_check_bytes(const uint8_t *q, size_t ll,
+        const struct http_names *nm, uint32_t cand)
 {
+    uint32_t found = 0;
+
+    for (; cand != 0; cand &= cand - 1) {
+        unsigned k = (unsigned)__builtin_ctz(cand);
+        size_t nl = nm->v[k].len;
+
+        if (nl < ll && q[nl] == ':' && same_name(q, (const uint8_t *)nm->v[k].name, nl))
+            found |= 1u << k;
+    }
+    return found;
+}
+
+/*
+ * The names <cand> of <nm> (bits k for v[k]; first[] let them through) that the line [off, end)
+ * of <p, len> (its LF included, when it has one) is a field of, as line_match(): bits k. Out of
+ * line: few lines get here, and the loop keeps its registers.
+ */
+static __attribute__((noinline)) uint32_t name_check(const uint8_t *p, size_t len, size_t off,
+        size_t end, const struct http_names *nm, uint32_t cand)
+{
+    const uint8_t *q = p + off;
     size_t c = 0; /* the line's first ':' within its first 16 bytes, or 16 */
 
+    if (is_ows(q[0]))
+        return 0; /* an obs-fold line is no field */
 #ifdef __SSE2__
     if (len - off >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + off));
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
         uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        uint32_t found = 0;
+        __m128i up;
 
-        if ((m & (0u - m) & lens) == 0 && (m != 0 || !longer))
-            return left; /* most lines end here */
-        c = m != 0 ? (size_t)__builtin_ctz(m) : 16;
-    } else
-#endif
-    {
-        while (c < 16 && off + c < len && p[off + c] != ':')
-            c++;
-        if (off + c == len)
-            c = 16;
-    }
-    if (c == 0 || is_ows(p[off]))
-        return left; /* no name is empty; an obs-fold line is no field */
-    for (size_t k = 0; k < n; k++) {
-        size_t nl = names[k].len;
+        c = (size_t)__builtin_ctz(m | 1u << 16);
+        cand &= nm->by_len[c];
+        if (c == 16)
+            return cand != 0 ? name_check_bytes(q, end - off, nm, cand) : 0;
+        if (cand == 0 || c >= end - off)
+            return 0; /* no name of <c> bytes, or that ':' is on a later line */
+        /* the line's first <c> bytes in lower case, against each name's */
+        up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+        v = _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+        for (; cand != 0; cand &= cand - 1) {
+            unsigned k = (unsigned)__builtin_ctz(cand);
+            __m128i w = _mm_loadu_si128((const __m128i *)(const void *)nm->low[k]);
+            uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, w));
 
-        /* a field's name ends at its line's first ':' */
-        if (line[k] < 0 && (nl == c || (c == 16 && nl >= 16)) && nl < end - off &&
-                p[off + nl] == ':' && same_name(p + off, (const uint8_t *)names[k].name, nl)) {
-            line[k] = (int32_t)i;
-            left--;
+            if ((~eq & ((1u << c) - 1)) == 0)
+                found |= 1u << k;
         }
+        return found;
     }
-    return left;
+#endif
+    while (c < 16 && off + c < len && q[c] != ':')
+        c++;
+    if (off + c == len)
+        c = 16;
+    cand &= nm->by_len[c];
+    return cand != 0 ? name_check_bytes(q, end - off, nm, cand) : 0;
 }
 
-/* http_head_index(), and http_head_index_names() when <nn> > 0. */
-static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, size_t len,
-        size_t max, struct http_head_idx *ix, const struct http_name *names, size_t nn,
-        int32_t *found)
+/* For http_head_index_names(): records line <i>, [off, end) of <p, len>, in line[k] for each
+ * name v[k] of <nm> left in *<todo> (bits k) that it is a field of, and takes them out. */
+static inline __attribute__((always_inline)) void names_line(const uint8_t *p, size_t len,
+        size_t off, size_t end, size_t i, const struct http_names *nm, uint32_t *todo,
+        int32_t *line)
 {
-    bool longer = false;
-    uint32_t lens = nn > 0 ? name_lens(names, nn, &longer) : 0;
-    size_t left = nn;
+    uint32_t f;
+
+    if (nm == NULL)
+        return; /* http_head_index() */
+    f = nm->first[p[off]] & *todo;
+    if (f == 0)
+        return; /* most lines end here */
+    f = name_check(p, len, off, end, nm, f);
+    *todo &= ~f;
+    for (; f != 0; f &= f - 1)
+        line[__builtin_ctz(f)] = (int32_t)i;
+}
+
+/* http_head_index(), and http_head_index_names() when <nm> is not NULL. */
+static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, size_t len,
+        size_t max, struct http_head_idx *ix, const struct http_names *nm, int32_t *found)
+{
+    uint32_t todo = 0; /* the names of <nm> not found yet, bit k for v[k] */
     size_t blk = 0;
     uint64_t mask; /* the LFs at blk + bit, not read yet */
     size_t s = 0;  /* the line being read */
@@ -315,6 +365,8 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
     size_t lf;
 
     DP_BUG_ON(max > HTTP_IDX_MAX);
+    if (nm != NULL)
+        todo = (1u << nm->n) - 1;
     ix->max = max;
     ix->more = false;
     if (len == 0)
@@ -327,7 +379,7 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
                 goto none;
             mask = lf_block64(p, len, blk);
         }
-        lf = blk + (size_t)__builtin_ctzll(mask);
+        lf = blk + (unsigned)__builtin_ctzll(mask);
         mask &= mask - 1;
         if (!is_blank(p, s, lf))
             break;
@@ -342,9 +394,7 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
             blk += 64;
             if (blk >= len) {
                 if (s < len && !is_blank(p, s, len)) { /* a last line without LF */
-                    if (left > 0)
-                        left = name_check(p, len, s, len, n, names, nn, found, lens, longer,
-                                left);
+                    names_line(p, len, s, len, n, nm, &todo, found);
                     ix->line[n++] = s;
                     s = len;
                 }
@@ -352,12 +402,11 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
             }
             mask = lf_block64(p, len, blk);
         }
-        lf = blk + (size_t)__builtin_ctzll(mask);
+        lf = blk + (unsigned)__builtin_ctzll(mask);
         mask &= mask - 1;
         if (lf - s <= 1 && is_blank(p, s, lf))
             goto done;
-        if (left > 0)
-            left = name_check(p, len, s, lf + 1, n, names, nn, found, lens, longer, left);
+        names_line(p, len, s, lf + 1, n, nm, &todo, found);
         ix->line[n++] = s;
         s = lf + 1;
         if (n == max)
@@ -378,13 +427,13 @@ done:
 
 void http_head_index(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix)
 {
-    index_lines(p, len, max, ix, NULL, 0, NULL);
+    index_lines(p, len, max, ix, NULL, NULL);
 }
 
 void http_head_index_names(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix,
-        const struct http_name *names, size_t n, int32_t *line)
+        const struct http_names *nm, int32_t *line)
 {
-    index_lines(p, len, max, ix, names, n, line);
+    index_lines(p, len, max, ix, nm, line);
 }
 
 bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t len,

@@ -103,14 +103,29 @@ struct http_name {
     size_t len;
 };
 
+/* Field names for http_head_index_names(), prepared once by http_names_init(). */
+#define HTTP_NAMES_MAX 8
+
+struct http_names {
+    const struct http_name *v; /* borrowed */
+    size_t n;
+    uint8_t first[256];  /* first[c]: the names (bit k for v[k]) a line starting with c can be */
+    uint8_t by_len[17];  /* by_len[L]: the names of L bytes, [16]: those of 16 and more */
+    uint8_t low[HTTP_NAMES_MAX][16]; /* the names of 1 to 15 bytes in lower case, 0-padded */
+};
+
+/* Prepares <nm> for the <n> (<= HTTP_NAMES_MAX) names at <v>, which it borrows for as long as
+ * it is used. */
+void http_names_init(struct http_names *nm, const struct http_name *v, size_t n);
+
 /*
- * http_head_index(), and in the same pass the <n> <names>: line[k], -1 on the call, becomes the
- * index (into ix->line) of the first indexed line that is a field named names[k], the line
+ * http_head_index(), and in the same pass the names of <nm>: line[k], -1 on the call, becomes
+ * the index (into ix->line) of the first indexed line that is a field named nm->v[k], the line
  * http_head_idx_find() finds when it is indexed. The lines past the index (ix->more) are not
  * searched; an empty name is never found.
  */
 void http_head_index_names(const uint8_t *p, size_t len, size_t max, struct http_head_idx *ix,
-        const struct http_name *names, size_t n, int32_t *line);
+        const struct http_names *nm, int32_t *line);
 
 /* *<f> for indexed line <i> (< ix->n) of <p>, a field whose name is <name_len> bytes long (as
  * http_head_idx_find_names() found it): what http_head_idx_find() fills. */

@@ -24,7 +24,7 @@ const char *const dp_mod_ctr_names[DP_MOD_CTR_COUNT] = {
 #define IDSET_SLOTS  65536u          /* ids of dropped requests remembered */
 #define IDSET_PROBES 4                /* the slots of one 64-byte line: one cache miss */
 #define IDSET_TTL_NS (60 * 1000000000LL) /* GoReplay's 60 s */
-#define NAMES_MAX    8                /* field names looked up in one pass over a head */
+#define NAMES_MAX    HTTP_NAMES_MAX   /* field names looked up in one pass over a head */
 
 /* A replacement, Go's Expand template, parsed: literal bytes and groups in turn. */
 struct seg {
@@ -73,6 +73,7 @@ struct dp_modifier {
     /* the field names the rules read or set, each once (any case): one pass finds them all */
     struct http_name names[NAMES_MAX];
     size_t n_names;
+    struct http_names nameset; /* names[], prepared for http_head_index_names() */
     int32_t auth_slot; /* basic-auth-filter's Authorization */
     struct idslot *dropped; /* IDSET_SLOTS, in lines of IDSET_PROBES */
     struct idslot *dropped_mem;
@@ -521,6 +522,7 @@ int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struc
     rules_slot(m, &m->disallow_header);
     rules_slot(m, &m->header_limiter);
     m->auth_slot = m->basic_auth.n > 0 ? name_slot(m, "Authorization", 13, false) : -1;
+    http_names_init(&m->nameset, m->names, m->n_names);
     *out = m;
     return 0;
 }
@@ -1101,7 +1103,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
 
     m->ctr[DP_MOD_SEEN]++;
     memset(fs.at, 0xff, sizeof(fs.at)); /* -1: not found */
-    http_head_index_names(p, (*mp)->len, m->idx_max, &ix, m->names, m->n_names, fs.at);
+    http_head_index_names(p, (*mp)->len, m->idx_max, &ix, &m->nameset, fs.at);
     if (!reqline_parse(p, &ix, &rl)) {
         m->ctr[DP_MOD_NOT_REQUEST]++;
         return true;

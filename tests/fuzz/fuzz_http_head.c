@@ -49,9 +49,11 @@ static void check_index_names(const struct http_head_idx *ix, const uint8_t *p, 
     };
     int32_t line[sizeof(nn) / sizeof(nn[0])];
     struct http_head_idx jx;
+    struct http_names nm;
 
+    http_names_init(&nm, nn, sizeof(nn) / sizeof(nn[0]));
     memset(line, 0xff, sizeof(line));
-    http_head_index_names(p, len, ix->max, &jx, nn, sizeof(nn) / sizeof(nn[0]), line);
+    http_head_index_names(p, len, ix->max, &jx, &nm, line);
     if (jx.start != ix->start || jx.start_end != ix->start_end || jx.n != ix->n ||
             jx.more != ix->more || memcmp(jx.line, ix->line, (ix->n + 1) * sizeof(size_t)))
         abort();

@@ -401,8 +401,10 @@ static void test_head_index_names_every_split(void **state)
         { "x-long-header-name-here", 23 }, { "X", 1 }, { "", 0 }, { "Missing", 7 },
     };
     static const size_t maxes[] = { 0, 1, 3, HTTP_IDX_MAX };
+    struct http_names nm;
 
     (void)state;
+    http_names_init(&nm, names, DP_ARRAY_LEN(names));
     for (size_t k = 0; k <= sizeof(msg) - 1; k++) {
         struct dp_guarded g;
 
@@ -413,7 +415,7 @@ static void test_head_index_names_every_split(void **state)
             int32_t line[DP_ARRAY_LEN(names)];
 
             memset(line, 0xff, sizeof(line));
-            http_head_index_names(g.ptr, k, maxes[x], &ix, names, DP_ARRAY_LEN(names), line);
+            http_head_index_names(g.ptr, k, maxes[x], &ix, &nm, line);
             http_head_index(g.ptr, k, maxes[x], &want);
             assert_same_index(&ix, &want, "index_names", k);
             for (size_t i = 0; i < DP_ARRAY_LEN(names); i++) {
