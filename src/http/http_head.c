@@ -335,20 +335,20 @@ static __attribute__((noinline)) uint32_t name_check(const uint8_t *p, size_t le
 }
 
 /* For http_head_index_names(): records line <i>, [off, end) of <p, len>, in line[k] for each
- * name v[k] of <nm> left in *<todo> (bits k) that it is a field of, and takes them out. */
+ * name v[k] of <nm> left in *<wanted> (bits k) that it is a field of, and takes them out. */
 static inline __attribute__((always_inline)) void names_line(const uint8_t *p, size_t len,
-        size_t off, size_t end, size_t i, const struct http_names *nm, uint32_t *todo,
+        size_t off, size_t end, size_t i, const struct http_names *nm, uint32_t *wanted,
         int32_t *line)
 {
     uint32_t f;
 
     if (nm == NULL)
         return; /* http_head_index() */
-    f = nm->first[p[off]] & *todo;
+    f = nm->first[p[off]] & *wanted;
     if (f == 0)
         return; /* most lines end here */
     f = name_check(p, len, off, end, nm, f);
-    *todo &= ~f;
+    *wanted &= ~f;
     for (; f != 0; f &= f - 1)
         line[__builtin_ctz(f)] = (int32_t)i;
 }
@@ -357,7 +357,7 @@ static inline __attribute__((always_inline)) void names_line(const uint8_t *p, s
 static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, size_t len,
         size_t max, struct http_head_idx *ix, const struct http_names *nm, int32_t *found)
 {
-    uint32_t todo = 0; /* the names of <nm> not found yet, bit k for v[k] */
+    uint32_t wanted = 0; /* the names of <nm> not found yet, bit k for v[k] */
     size_t blk = 0;
     uint64_t mask; /* the LFs at blk + bit, not read yet */
     size_t s = 0;  /* the line being read */
@@ -366,7 +366,7 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
 
     DP_BUG_ON(max > HTTP_IDX_MAX);
     if (nm != NULL)
-        todo = (1u << nm->n) - 1;
+        wanted = (1u << nm->n) - 1;
     ix->max = max;
     ix->more = false;
     if (len == 0)
@@ -394,7 +394,7 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
             blk += 64;
             if (blk >= len) {
                 if (s < len && !is_blank(p, s, len)) { /* a last line without LF */
-                    names_line(p, len, s, len, n, nm, &todo, found);
+                    names_line(p, len, s, len, n, nm, &wanted, found);
                     ix->line[n++] = s;
                     s = len;
                 }
@@ -406,7 +406,7 @@ static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, 
         mask &= mask - 1;
         if (lf - s <= 1 && is_blank(p, s, lf))
             goto done;
-        names_line(p, len, s, lf + 1, n, nm, &todo, found);
+        names_line(p, len, s, lf + 1, n, nm, &wanted, found);
         ix->line[n++] = s;
         s = lf + 1;
         if (n == max)
