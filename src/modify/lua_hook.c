@@ -47,8 +47,10 @@ static const char *const hook_names[DP_MSG_TYPE_COUNT] = {
  * is allocated per call. Every light userdata shares one metatable, ours: the sandbox hands
  * scripts no other light userdata. A method accepts it only while it equals <live>, which is
  * <gen> during the call and 0 (no message) otherwise, so a message kept past its call is refused
- * in any later call. (With a 32-bit uintptr_t, <gen> wraps after 2^32 calls: a message kept
- * that long would alias a later call's.)
+ * in any later call. <gen> is odd (it steps by 2): a full userdata's block is aligned, so a value
+ * that equals <live> is a light userdata, and a method checks it with one API call. (With a
+ * 32-bit uintptr_t, <gen> wraps after 2^31 calls: a message kept that long would alias a later
+ * call's.)
  */
 struct dp_lua {
     lua_State *L;
@@ -60,7 +62,7 @@ struct dp_lua {
     int hook[DP_MSG_TYPE_COUNT]; /* registry references, LUA_NOREF when not defined */
     int token_ref;               /* registry slot holding the string <token_ok> points into */
     const char *token_ok;        /* the last string found to be a token, or NULL */
-    uintptr_t gen;               /* the number of the current or last call, never 0 */
+    uintptr_t gen;               /* the number of the current or last call, odd */
     uintptr_t live;              /* <gen> during a call, 0 between calls */
     struct dp_msg **cur;         /* the caller's reference, during a call */
     struct dp_msg *orig;         /* from the call's first edit: the message before the call */
@@ -99,12 +101,16 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+_Static_assert(LUA_EXTRASPACE >= sizeof(struct dp_lua *), "no room for the state's pointer");
+
+/* The state, from the extra space of <L> (a macro: no call into Lua, unlike lua_getallocf()).
+ * dp_lua_new() writes it there; a thread would start with a copy of it. */
 static struct dp_lua *state_of(lua_State *L)
 {
-    void *ud;
+    struct dp_lua *l;
 
-    (void)lua_getallocf(L, &ud);
-    return ud;
+    memcpy(&l, lua_getextraspace(L), sizeof(l));
+    return l;
 }
 
 static int lua_panic(lua_State *L)
@@ -296,11 +302,15 @@ static const char *check_str(lua_State *L, int arg, size_t *len)
 static struct dp_lua *check_msg(lua_State *L)
 {
     struct dp_lua *l = state_of(L);
+    uintptr_t v = (uintptr_t)lua_touserdata(L, 1);
 
+    /* During a call <live> is odd: argument 1 equal to it is a light userdata (see struct
+     * dp_lua). Between calls <live> is 0, which is what lua_touserdata() gives a non-userdata. */
+    if (v == l->live && v != 0)
+        return l;
     if (lua_type(L, 1) != LUA_TLIGHTUSERDATA)
         luaL_typeerror(L, 1, MSG_MT);
-    if ((uintptr_t)lua_touserdata(L, 1) != l->live)
-        luaL_error(L, "message used after its hook returned (m is valid during the call only)");
+    luaL_error(L, "message used after its hook returned (m is valid during the call only)");
     return l;
 }
 
@@ -419,9 +429,8 @@ static bool param_find(const uint8_t *t, size_t tn, const char *name, size_t nn,
     return false;
 }
 
-/* Raises an error when <s, n> holds one of the bytes of <bad> (it would break a line). All of
- * them are controls or SP: a short string is checked in one pass that skips the bytes above SP. */
-static void check_bytes(lua_State *L, int arg, const char *s, size_t n, const char *bad,
+/* check_bytes() past its first pass. */
+static void check_bytes_slow(lua_State *L, int arg, const char *s, size_t n, const char *bad,
         const char *what)
 {
     if (n <= 64) {
@@ -435,6 +444,23 @@ static void check_bytes(lua_State *L, int arg, const char *s, size_t n, const ch
         if (memchr(s, *b, n) != NULL)
             luaL_argerror(L, arg, what);
     }
+}
+
+/* Raises an error when <s, n> holds one of the bytes of <bad> (it would break a line). All of
+ * them are controls or SP: a short string with no byte up to SP, the usual case, is passed in
+ * one inline pass. */
+static inline void check_bytes(lua_State *L, int arg, const char *s, size_t n, const char *bad,
+        const char *what)
+{
+    size_t i = 0;
+
+    if (n <= 64) {
+        while (i < n && (uint8_t)s[i] > ' ')
+            i++;
+        if (i == n)
+            return;
+    }
+    check_bytes_slow(L, arg, s, n, bad, what);
 }
 
 /* Raises an error naming <what> unless argument <arg>, <s, n>, is a token (RFC 9110 5.6.2). The
@@ -944,6 +970,7 @@ int dp_lua_new(const char *path, bool drop_on_error, struct dp_lua **out, struct
     l->token_ref = LUA_NOREF;
     for (int t = 0; t < DP_MSG_TYPE_COUNT; t++)
         l->hook[t] = LUA_NOREF;
+    l->gen = 1;
     l->path = strdup(path);
     if (l->path != NULL)
         l->L = lua_newstate(lua_alloc, l);
@@ -951,6 +978,7 @@ int dp_lua_new(const char *path, bool drop_on_error, struct dp_lua **out, struct
         rc = dp_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    memcpy(lua_getextraspace(l->L), &l, sizeof(l));
     lua_atpanic(l->L, lua_panic);
     status = run(l, setup);
     if (status != LUA_OK) {
@@ -1041,8 +1069,7 @@ bool dp_lua_apply(struct dp_lua *l, struct dp_msg **mp)
     l->cur = mp;
     l->orig = NULL;
     l->drop = false;
-    if (++l->gen == 0)
-        l->gen = 1;
+    l->gen += 2; /* odd, so never 0 */
     l->live = l->gen;
     /* Neither push can raise an error: no allocation, and LUA_MINSTACK slots are free. */
     lua_pushvalue(L, STACK_HOOK(orig->type));
