@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 const char *const rx_shape_names[RX_SHAPE_COUNT] = {
     [RX_PCRE] = "pcre",
     [RX_LIT] = "lit",
@@ -99,16 +103,24 @@ void rx_error_message(int ecode, char *buf, size_t n)
         buf[n - 1] = '\0'; /* truncated: PCRE2 wrote what fits */
 }
 
-/* memcmp(<a>, <b>, <n>) == 0 for the few bytes of a literal, without a call. */
+/* memcmp(<a>, <b>, <n>) == 0 without a call (its registers would be saved around loops): 8
+ * bytes a step, then one at a time. */
 static inline bool same_bytes(const uint8_t *a, const char *b, size_t n)
 {
-    size_t i = 0;
+    uint64_t x;
+    uint64_t y;
 
-    if (n > 16)
-        return memcmp(a, b, n) == 0;
-    while (i < n && a[i] == (uint8_t)b[i])
-        i++;
-    return i == n;
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    for (; n > 0; a++, b++, n--) {
+        if (*a != (uint8_t)*b)
+            return false;
+    }
+    return true;
 }
 
 /* True when <r>'s literal is at <p>, with at least 8 bytes there: one load (lit8_mask != 0). */
@@ -120,34 +132,7 @@ static inline bool lit8_at(const struct rx *r, const uint8_t *p)
     return ((w ^ r->lit8) & r->lit8_mask) == 0;
 }
 
-/* Where <r>'s literal first occurs in <p, n> at or after <from>, or SIZE_MAX. */
-static size_t lit_find(const struct rx *r, const uint8_t *p, size_t n, size_t from)
-{
-    const char *lit = r->lit;
-    size_t ll = r->lit_len;
-
-    if (ll == 0)
-        return from;
-    if (r->lit8_mask != 0 && n - from >= 8) { /* most subjects start with it, or it is short */
-        if (lit8_at(r, p + from))
-            return from;
-        from++;
-    }
-    while (n - from >= ll) {
-        const uint8_t *q = memchr(p + from, (uint8_t)lit[0], n - from - ll + 1);
-
-        if (q == NULL)
-            break;
-        from = (size_t)(q - p);
-        if (same_bytes(q + 1, lit + 1, ll - 1))
-            return from;
-        from++;
-    }
-    return SIZE_MAX;
-}
-
-/* PCRE2's first match of <r> in <p, n> at or after <at>: kept out of rx_exec(), whose own
- * answers need no saved registers. */
+/* PCRE2's first match of <r> in <p, n> at or after <at>. */
 static __attribute__((noinline)) bool rx_pcre(struct rx *r, const uint8_t *p, size_t n,
         size_t at)
 {
@@ -162,23 +147,10 @@ static __attribute__((noinline)) bool rx_pcre(struct rx *r, const uint8_t *p, si
     return rc >= 0;
 }
 
-bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
+/* The first match of <r> in <p, n> at or after <at>, where its literal (if any) is. */
+static __attribute__((noinline)) bool lit_match(struct rx *r, const uint8_t *p, size_t n,
+        size_t at)
 {
-    size_t at = start;
-
-    if (n - start < r->minlen)
-        return false; /* PCRE2 answers the same without looking */
-    if (r->anchored) {
-        if (start > 0 || n < r->lit_len)
-            return false;
-        if (r->lit8_mask != 0 && n >= 8 ? !lit8_at(r, p) : !same_bytes(p, r->lit, r->lit_len))
-            return false;
-        at = 0;
-    } else if (r->lit_len > 0) {
-        at = lit_find(r, p, n, start);
-        if (at == SIZE_MAX)
-            return false;
-    }
     switch ((enum rx_shape)r->shape) {
     case RX_LIT:
         r->own_ov[0] = at;
@@ -189,14 +161,13 @@ bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
     case RX_LIT_GROUP: {
         /* greedy: up to the first LF, or the end (.* matches the empty string too) */
         size_t g = at + r->lit_len;
-        const uint8_t *lf = memchr(p + g, '\n', n - g);
-        size_t e = lf != NULL ? (size_t)(lf - p) : n;
+        const uint8_t *lf;
 
         r->own_ov[0] = at;
-        r->own_ov[1] = e;
         r->own_ov[2] = g;
-        r->own_ov[3] = e;
         r->ov = r->own_ov;
+        lf = memchr(p + g, '\n', n - g);
+        r->own_ov[1] = r->own_ov[3] = lf != NULL ? (size_t)(lf - p) : n;
         return true;
     }
     case RX_PCRE:
@@ -204,6 +175,89 @@ bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
         break;
     }
     return rx_pcre(r, p, n, at);
+}
+
+/*
+ * Where <r>'s literal (not empty) first occurs in <p, n> at or after <from>, or SIZE_MAX.
+ * With SSE2, the places whose first and last bytes are the literal's are found 16 at a time
+ * (W. Mula, "SIMD-friendly algorithms for substring searching"): a memchr() per first byte
+ * costs a call for each '/' of a target when the literal starts with one.
+ */
+static size_t lit_find(const struct rx *r, const uint8_t *p, size_t n, size_t from)
+{
+    const char *lit = r->lit;
+    size_t ll = r->lit_len;
+    size_t last; /* the last place it fits */
+
+    if (n - from < ll)
+        return SIZE_MAX;
+    last = n - ll;
+#ifdef __SSE2__
+    if (last >= 15) {
+        const __m128i first = _mm_set1_epi8(lit[0]);
+        const __m128i end = _mm_set1_epi8(lit[ll - 1]);
+
+        for (;;) {
+            size_t i = DP_MIN(from, last - 15); /* the last step may go back over the one before */
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + ll - 1));
+            uint32_t m = (uint32_t)_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, end)));
+
+            for (m &= ~0u << (from - i); m != 0; m &= m - 1) { /* not before <from> */
+                size_t k = i + (size_t)__builtin_ctz(m);
+
+                if (same_bytes(p + k, lit, ll))
+                    return k;
+            }
+            if (i == last - 15)
+                return SIZE_MAX;
+            from = i + 16;
+        }
+    }
+#endif
+    while (n - from >= ll) {
+        const uint8_t *q = memchr(p + from, (uint8_t)lit[0], n - from - ll + 1);
+
+        if (q == NULL)
+            break;
+        from = (size_t)(q - p);
+        if (same_bytes(q + 1, lit + 1, ll - 1))
+            return from;
+        from++;
+    }
+    return SIZE_MAX;
+}
+
+/* lit_match() at the first place at or after <from> (<= <n>) where <r>'s literal is: only 0 when
+ * it is anchored. */
+static __attribute__((noinline)) bool lit_find_match(struct rx *r, const uint8_t *p, size_t n,
+        size_t from)
+{
+    size_t ll = r->lit_len;
+
+    if (r->anchored || ll == 0)
+        return n - from >= ll && same_bytes(p + from, r->lit, ll) && lit_match(r, p, n, from);
+    from = lit_find(r, p, n, from);
+    return from != SIZE_MAX && lit_match(r, p, n, from);
+}
+
+bool rx_exec(struct rx *r, const uint8_t *p, size_t n, size_t start)
+{
+    /* the answers for most subjects need no call, the others one tail call: this function
+     * keeps no saved registers */
+    if (n - start < r->minlen)
+        return false; /* PCRE2 answers the same without looking */
+    if (r->anchored && start > 0)
+        return false;
+    if (r->lit8_mask != 0 && n - start >= 8) { /* most subjects start with it, or it is short */
+        if (lit8_at(r, p + start))
+            return lit_match(r, p, n, start);
+        if (r->anchored)
+            return false;
+        start++;
+    }
+    return lit_find_match(r, p, n, start);
 }
 
 int rx_group_number(const struct rx *r, const char *name)

@@ -88,6 +88,9 @@ static const char *const patterns[] = {
     "^(.*)", "^.*", "/", "^/", "x*", "ab?c", "ab(?#x)*", "ab\\E*", "a|b", "^a*", "/a.*$",
     "/(?P<n>a)/", "(a)", "a\\Kb", "(?<=a)b", "\\d+", "", "^", "$", "aa", "^aa", "/\\?k=1$",
     "(?i)API", "(*CR)a.*", "a(?s).*", "\\.\\*", "\xc3\xa9", "a\x01" "b",
+    /* literals longer than 8 and 16 bytes; a literal found 16 places at a time (SSE2) */
+    "/api/v1/users", "/api/v1/users/1234567", "^/api/v1/users/1234567", "/users/1234567(.*)",
+    "a//", "/v1/(.*)",
 };
 
 static const struct {
@@ -100,6 +103,13 @@ static const struct {
     S("/api/v1/\n"), S("aaa"), S("abc ac abbc"), S("xaxbxab"), S("a\nb\na"), S("\n"),
     S("/a/"), S("/p?k=1"), S("\xc3\xa9\xc3\xa9"), S("a\0b\0a\x01" "b"), S("API api"),
     S("a\rb\r\na"), S("12 34"), S("/static/app.1.js?v=1"),
+    /* 16 places or more: the literal first, in the second step, in the last (overlapping) one,
+     * at the end, after candidates whose first and last bytes match */
+    S("/static/app.123456.js?v=123456"), S("/x/y/z/w/v/u/t/s/api/v1/users/1"),
+    S("/static/app.1.js?v=1/api/v1/"), S("/////////////////////////api/v1//api/v1/"),
+    S("/api/v1/users/1234567/api/v1/users/1234567x"), S("/api/v1/users/123456/api/v1/users/1234567"),
+    S("/x/api/v1/aaaaaaaaaaaaaaaaaa\nbbbb/api/v1/c"), S("a/a//a///aaaaaaaaaaaaaaaaaaaaaaaaaaaa//"),
+    S("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0/v1/\0"),
 #undef S
 };
 
