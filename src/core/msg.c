@@ -281,32 +281,42 @@ static int splice_copy(struct dp_msg **mp, size_t off, size_t del, const uint8_t
     return 0;
 }
 
-int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins, size_t ins_len)
+/* dp_msg_splice() past its common case: a copy, or a message that grows first. */
+static __attribute__((noinline)) int splice_slow(struct dp_msg **mp, size_t off, size_t del,
+        const uint8_t *ins, size_t ins_len)
 {
     struct dp_msg *m = *mp;
     size_t nlen;
-    uint8_t *p;
 
-    DP_BUG_ON(off > m->len || del > m->len - off);
     if (ins_len > SIZE_MAX / 2 || m->len > SIZE_MAX / 2)
         return -ENOMEM;
     nlen = m->len - del + ins_len;
     if (m->refs > 1)
         return splice_copy(mp, off, del, ins, ins_len, nlen);
-    if (nlen > dp_msg_payload_cap(m)) {
-        struct dp_msg *g = dp_msg_grow(m, nlen);
+    m = dp_msg_grow(m, nlen);
+    if (m == NULL)
+        return -ENOMEM;
+    *mp = m;
+    return dp_msg_splice(mp, off, del, ins, ins_len); /* now in place */
+}
 
-        if (g == NULL)
-            return -ENOMEM;
-        *mp = m = g;
-    }
+int dp_msg_splice(struct dp_msg **mp, size_t off, size_t del, const uint8_t *ins, size_t ins_len)
+{
+    struct dp_msg *m = *mp;
+    size_t tail;
+    uint8_t *p;
+
+    DP_BUG_ON(off > m->len || del > m->len - off);
+    tail = m->len - off - del;
+    /* no overflow: the room is at least <del>, as len <= payload cap */
+    if (m->refs > 1 || ins_len > dp_msg_payload_cap(m) - off - tail)
+        return splice_slow(mp, off, del, ins, ins_len);
     /* in place: the size classes leave room after most payloads */
-    p = dp_msg_payload(m);
+    p = dp_msg_payload(m) + off;
+    m->len = off + ins_len + tail;
     if (ins_len != del)
-        memmove(p + off + ins_len, p + off + del, m->len - off - del);
-    if (ins_len > 0)
-        fill(p + off, ins, ins_len);
-    m->len = nlen;
+        memmove(p + ins_len, p + del, tail);
+    fill(p, ins, ins_len);
     return 0;
 }
 

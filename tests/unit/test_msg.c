@@ -573,6 +573,38 @@ static void test_msg_splice(void **state)
     dp_msg_cache_drain();
 }
 
+/* A splice that fits the payload's capacity exactly stays in place; one byte more grows the
+ * message. NULL inserts zeros. */
+static void test_msg_splice_room(void **state)
+{
+    (void)state;
+    for (size_t extra = 0; extra <= 1; extra++) {
+        for (int zeros = 0; zeros <= 1; zeros++) {
+            struct dp_msg *m = msg_of("abcdef");
+            struct dp_msg *before = m;
+            size_t n = dp_msg_payload_cap(m) - (m->len - 2) + extra; /* "cd" replaced */
+            uint8_t *ins = malloc(n);
+            const uint8_t *p;
+
+            assert_non_null(ins);
+            memset(ins, zeros ? 0 : 'z', n);
+            assert_int_equal(dp_msg_splice(&m, 2, 2, zeros ? NULL : ins, n), 0);
+            if (extra == 0)
+                assert_ptr_equal(m, before);
+            assert_int_equal(m->len, 4 + n);
+            assert_true(m->len <= dp_msg_payload_cap(m));
+            p = dp_msg_payload(m);
+            assert_memory_equal(p, "ab", 2);
+            assert_memory_equal(p + 2, ins, n);
+            assert_memory_equal(p + 2 + n, "ef", 2);
+            assert_memory_equal(dp_msg_meta(m), "1 id 1 2\n", 9);
+            free(ins);
+            dp_msg_unref(m);
+        }
+    }
+    dp_msg_cache_drain();
+}
+
 /* Another holder keeps the original bytes. */
 static void test_msg_splice_copy_on_write(void **state)
 {
@@ -614,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_msg_reserve_grow_set_meta),
         cmocka_unit_test(test_msg_grow_keeps_small),
         cmocka_unit_test(test_msg_splice),
+        cmocka_unit_test(test_msg_splice_room),
         cmocka_unit_test(test_msg_splice_copy_on_write),
     };
 
