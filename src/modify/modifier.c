@@ -59,13 +59,23 @@ struct rules {
     size_t n;
 };
 
+/* An allowed method. <word>: "name SP" as the first 8 bytes of a start line hold it, 0-padded, and
+ * <mask> the bytes that are it, for a name of 1 to 7 bytes without SP (else mask 0): the line's
+ * first word tells whether it starts with the method and where the method ends, as nginx reads
+ * methods (ngx_str4cmp). */
+struct method {
+    struct dp_bytes name;
+    uint64_t word;
+    uint64_t mask;
+};
+
 struct idslot {
     uint64_t h;
     int64_t expires;
 };
 
 struct dp_modifier {
-    struct dp_bytes *methods;
+    struct method *methods;
     size_t n_methods;
     size_t idx_max; /* field lines to index: 0 when no rule reads or sets a header */
     struct rules set_header, set_param, allow_url, disallow_url, allow_header, disallow_header,
@@ -475,8 +485,19 @@ int dp_modifier_new(const struct dp_config *cfg, struct dp_modifier **out, struc
         rc = dp_err_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < m->n_methods; i++) {
         const char *v = cfg->http_allow_method.v[i];
+        struct method *mt = &m->methods[i];
 
-        m->methods[i] = (struct dp_bytes){ (const uint8_t *)v, strlen(v) };
+        mt->name = (struct dp_bytes){ (const uint8_t *)v, strlen(v) };
+        if (mt->name.len > 0 && mt->name.len < 8 && memchr(v, ' ', mt->name.len) == NULL) {
+            uint8_t w[8] = { 0 };
+            uint8_t k[8] = { 0 };
+
+            memcpy(w, v, mt->name.len);
+            w[mt->name.len] = ' ';
+            memset(k, 0xff, mt->name.len + 1);
+            memcpy(&mt->word, w, 8);
+            memcpy(&mt->mask, k, 8);
+        }
     }
     if (rc == 0)
         rc = rules_parse(&m->set_header, &cfg->http_set_header, RK_SET_HEADER, "http-set-header",
@@ -621,10 +642,30 @@ struct reqline {
     size_t method_len;
     size_t target_off;
     size_t target_len;
+    bool allowed;     /* the method is known to be one of --http-allow-method's */
 };
 
+/* The length of the allowed method whose "name SP" starts the line <l, n> (its first SP follows
+ * it), or 0: none does, as far as the words of m->methods tell. */
+static size_t method_word(const struct dp_modifier *m, const uint8_t *l, size_t n)
+{
+    uint64_t w;
+
+    if (m->n_methods == 0 || n < 8)
+        return 0;
+    memcpy(&w, l, 8);
+    for (size_t i = 0; i < m->n_methods; i++) {
+        const struct method *mt = &m->methods[i];
+
+        if (mt->mask != 0 && (w & mt->mask) == mt->word)
+            return mt->name.len;
+    }
+    return 0;
+}
+
 /* "METHOD SP target SP HTTP/x.y": the start line of <p> that <ix> found. */
-static bool reqline_parse(const uint8_t *p, const struct http_head_idx *ix, struct reqline *rl)
+static bool reqline_parse(const struct dp_modifier *m, const uint8_t *p,
+        const struct http_head_idx *ix, struct reqline *rl)
 {
     size_t end = ix->start_end;
     size_t s = ix->start;
@@ -635,7 +676,8 @@ static bool reqline_parse(const uint8_t *p, const struct http_head_idx *ix, stru
         return false;
     while (s < end && (p[s] == '\r' || p[s] == '\n'))
         s++;
-    e = s;
+    e = s + method_word(m, p + s, end - s);
+    rl->allowed = e > s;
     while (e < end && p[e] != ' ') /* a method is a few bytes: no memchr call */
         e++;
     if (e == end || e == s)
@@ -1104,19 +1146,19 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
     m->ctr[DP_MOD_SEEN]++;
     memset(fs.at, 0xff, sizeof(fs.at)); /* -1: not found */
     http_head_index_names(p, (*mp)->len, m->idx_max, &ix, &m->nameset, fs.at);
-    if (!reqline_parse(p, &ix, &rl)) {
+    if (!reqline_parse(m, p, &ix, &rl)) {
         m->ctr[DP_MOD_NOT_REQUEST]++;
         return true;
     }
     /* 1 allow-method */
-    if (m->n_methods > 0) {
+    if (m->n_methods > 0 && !rl.allowed) {
         bool ok = false;
 
         for (size_t i = 0; i < m->n_methods && !ok; i++) {
-            const uint8_t *a = m->methods[i].ptr;
+            const uint8_t *a = m->methods[i].name.ptr;
             size_t k = 0;
 
-            if (m->methods[i].len != rl.method_len)
+            if (m->methods[i].name.len != rl.method_len)
                 continue;
             while (k < rl.method_len && a[k] == p[rl.start + k]) /* a few bytes: no call */
                 k++;
