@@ -1133,9 +1133,10 @@ static bool filter(struct dp_modifier *m, const uint8_t *p, size_t len,
  * (http_head_index_names); every edit below goes through http_head_idx_*(), which keeps the
  * index valid, so that no rule looks for lines again. set-header's new lines are kept aside
  * until the request has passed the filters (which read them from there), then go in with
- * rewrite-url's new target in one splice: the tail of the message moves once.
+ * rewrite-url's new target in one splice: the tail of the message moves once. A dropped
+ * request's id is remembered (at <now_ns>) for its responses.
  */
-static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
+static bool apply_request(struct dp_modifier *m, struct dp_msg **mp, int64_t now_ns)
 {
     struct http_head_idx ix;
     struct reqline rl;
@@ -1166,6 +1167,7 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
         }
         if (!ok) {
             m->ctr[DP_MOD_DROP_METHOD]++;
+            idset_add(m, dp_msg_id(*mp), now_ns);
             return false;
         }
     }
@@ -1224,8 +1226,10 @@ static bool apply_request(struct dp_modifier *m, struct dp_msg **mp)
             changed = true;
     }
     p = dp_msg_payload(*mp);
-    if (!filter(m, p, (*mp)->len, &rl, &fs, &ix))
+    if (!filter(m, p, (*mp)->len, &rl, &fs, &ix)) {
+        idset_add(m, dp_msg_id(*mp), now_ns);
         return false;
+    }
     /* the request passes: set-header's lines go in. Without rewrite-header nothing reads the
      * index after this, and one splice takes them with rewrite-url's new target. */
     if (fs.np > 0 && m->rewrite_header.n > 0 && pend_flush(m, mp, &ix, &fs))
@@ -1295,17 +1299,13 @@ bool dp_modifier_apply(struct dp_modifier *m, struct dp_msg **mp, int64_t now_ns
 {
     struct dp_msg *msg = *mp;
 
+    if (msg->type == DP_MSG_REQUEST)
+        return apply_request(m, mp, now_ns);
     if (msg->type == DP_MSG_RESPONSE || msg->type == DP_MSG_REPLAY) {
         if (idset_take(m, dp_msg_id(msg), now_ns)) {
             m->ctr[DP_MOD_DROP_RESPONSE]++;
             return false;
         }
-        return true;
     }
-    if (msg->type != DP_MSG_REQUEST)
-        return true;
-    if (apply_request(m, mp))
-        return true;
-    idset_add(m, dp_msg_id(*mp), now_ns);
-    return false;
+    return true;
 }
