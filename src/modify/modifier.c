@@ -674,14 +674,18 @@ static bool reqline_parse(const struct dp_modifier *m, const uint8_t *p,
 
     if (end == 0)
         return false;
-    while (s < end && (p[s] == '\r' || p[s] == '\n'))
+    /* the line ends at its LF, its only one, and does not start with it: CRs alone can come
+     * before the method */
+    while (p[s] == '\r')
         s++;
     e = s + method_word(m, p + s, end - s);
     rl->allowed = e > s;
-    while (e < end && p[e] != ' ') /* a method is a few bytes: no memchr call */
-        e++;
-    if (e == end || e == s)
-        return false;
+    if (!rl->allowed) { /* else e is at the method's SP, and before the line's end */
+        while (e < end && p[e] != ' ') /* a method is a few bytes: no memchr call */
+            e++;
+        if (e == end || e == s)
+            return false;
+    }
     sp2 = memchr(p + e + 1, ' ', end - (e + 1));
     if (sp2 == NULL || sp2 == p + e + 1 || (size_t)(p + end - (sp2 + 1)) < 5 ||
             memcmp(sp2 + 1, "HTTP/", 5) != 0)
