@@ -353,13 +353,13 @@ static const struct apply_case apply_cases[] = {
     { { O(F_METHOD, "GET"), O(F_METHOD, "PUT") }, DROP("get / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "GET"), O(F_METHOD, "PUT") }, DROP("GETX / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "GET"), O(F_METHOD, "PUT") }, DROP("GE / HTTP/1.1\r\n\r\n") },
-    /* the start line's first word against "GET SP", "GETXXXX SP"; else the scan and compare */
+    /* the start line's first word against "GET SP", "GETWXYZ SP"; else the scan and compare */
     { { O(F_METHOD, "PUT"), O(F_METHOD, "GET") }, SAME("GET /x HTTP/1.0\r\n\r\n") },
     { { O(F_METHOD, "GET") }, SAME("\r\n\r\nGET / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "GET") }, SAME("\r\rGET / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "GET") }, DROP("\rPUT / HTTP/1.1\r\n\r\n") },
-    { { O(F_METHOD, "GETXXXX") }, SAME("GETXXXX / HTTP/1.1\r\n\r\n") },
-    { { O(F_METHOD, "GETXXXX") }, DROP("GETXXX / HTTP/1.1\r\n\r\n") },
+    { { O(F_METHOD, "GETWXYZ") }, SAME("GETWXYZ / HTTP/1.1\r\n\r\n") },
+    { { O(F_METHOD, "GETWXYZ") }, DROP("GETWXY / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "PROPFIND") }, SAME("PROPFIND / HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "G T") }, DROP("G T HTTP/1.1\r\n\r\n") },
     { { O(F_METHOD, "GET /") }, DROP("GET / HTTP/1.1\r\n\r\n") },
