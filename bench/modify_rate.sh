@@ -16,21 +16,7 @@ D=build/doppel
 DATA=bench/data
 IN=$DATA/modify_${N}.gor
 mkdir -p $DATA
-if [ ! -f "$IN" ]; then
-    python3 - "$IN" "$N" <<'EOF'
-import sys
-path, n = sys.argv[1], int(sys.argv[2])
-sep = b"\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
-paths = [b"/api/v1/users/%d?page=2&user_id=%d", b"/static/app.%d.js?v=%d", b"/api/v1/orders/%d?id=%d"]
-with open(path, "wb") as f:
-    for i in range(n):
-        p = paths[i % 3] % (i, i % 977)
-        req = (b"GET " + p + b" HTTP/1.1\r\nHost: shop.example.com\r\n"
-               b"User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: */*\r\n"
-               b"X-User-Id: %d\r\nCookie: session=abcdef%d\r\n\r\n" % (i % 977, i))
-        f.write(b"1 %024x %d 0\n" % (i, 1700000000000000000 + i * 1000) + req + sep)
-EOF
-fi
+[ -f "$IN" ] || python3 bench/gen_modify_gor.py "$IN" "$N"
 cat "$IN" > /dev/null
 
 MODS="--http-allow-method GET --http-disallow-url ^/admin --http-set-header X-Replay:1 \
@@ -45,7 +31,7 @@ timed() {
 min() { awk -v a="$1" -v b="$2" 'BEGIN{print (a<b)?a:b}'; }
 
 ta=999999; tb=999999; tc=999999; td=999999
-for i in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
     ta=$(min "$ta" "$(timed $D --input-file "$IN|max" --output-null)")
     # shellcheck disable=SC2086
     tb=$(min "$tb" "$(timed $D --input-file "$IN|max" --output-null $MODS)")
