@@ -46,20 +46,6 @@ static inline bool same_name(const uint8_t *a, const uint8_t *b, size_t n)
     return true;
 }
 
-/* End of the line starting at <off>: the offset of its LF, or <len>. */
-static size_t line_lf(const uint8_t *p, size_t len, size_t off)
-{
-    const uint8_t *lf = memchr(p + off, '\n', len - off);
-
-    return lf != NULL ? (size_t)(lf - p) : len;
-}
-
-/* Length of the line [off, lf) without a CR before the LF. */
-static size_t content_len(const uint8_t *p, size_t off, size_t lf)
-{
-    return lf > off && p[lf - 1] == '\r' ? lf - 1 - off : lf - off;
-}
-
 /* True when the line [off, lf) is empty (RFC 9112 §2.2: CRLF or a bare LF). */
 static bool is_blank(const uint8_t *p, size_t off, size_t lf)
 {
@@ -123,6 +109,41 @@ static inline __attribute__((always_inline)) uint64_t lf_block64(const uint8_t *
     return lf_block64_short(p, len, blk);
 }
 
+/*
+ * The LFs of <p, len> from an offset on, in order, 64 bytes at a time (lf_block64): how the
+ * functions here walk a head's lines (index_lines() has its own loop, see there). A memchr()
+ * call per line costs more than the line. lines_next() returns <len> once they are all read.
+ */
+struct lines {
+    size_t blk;    /* where <mask>'s bit 0 is */
+    uint64_t mask; /* the LFs in [blk, blk + 64) not returned yet */
+};
+
+static inline __attribute__((always_inline)) void lines_init(struct lines *it, const uint8_t *p,
+        size_t len, size_t off)
+{
+    it->blk = DP_MIN(off, len);
+    it->mask = off < len ? lf_block64(p, len, off) : 0;
+}
+
+static inline __attribute__((always_inline)) size_t lines_next(struct lines *it,
+        const uint8_t *p, size_t len)
+{
+    size_t lf;
+
+    while (it->mask == 0) {
+        if (len - it->blk <= 64) {
+            it->blk = len;
+            return len;
+        }
+        it->blk += 64;
+        it->mask = lf_block64(p, len, it->blk);
+    }
+    lf = it->blk + (unsigned)__builtin_ctzll(it->mask);
+    it->mask &= it->mask - 1;
+    return lf;
+}
+
 bool http_is_token(const char *p, size_t len)
 {
     /* tchar, RFC 9110 §5.6.2: digits, letters and !#$%&'*+-.^_`|~ */
@@ -150,32 +171,45 @@ bool http_is_token(const char *p, size_t len)
     return true;
 }
 
-size_t http_head_start_end(const uint8_t *p, size_t len)
+/* The start line of <p, len> through <it>, a walk from 0: just past its LF, or 0 when it has
+ * none. The lines before it that are empty are skipped (RFC 9112 §2.2). */
+static inline __attribute__((always_inline)) size_t walk_start(struct lines *it,
+        const uint8_t *p, size_t len)
 {
     size_t off = 0;
 
-    while (off < len) {
-        size_t lf = line_lf(p, len, off);
+    for (;;) {
+        size_t lf = lines_next(it, p, len);
 
         if (lf == len)
             return 0;
-        if (content_len(p, off, lf) > 0)
+        if (!is_blank(p, off, lf))
             return lf + 1;
-        off = lf + 1; /* an empty line before the start line (RFC 9112 §2.2) */
+        off = lf + 1;
     }
-    return 0;
+}
+
+size_t http_head_start_end(const uint8_t *p, size_t len)
+{
+    struct lines it;
+
+    lines_init(&it, p, len, 0);
+    return walk_start(&it, p, len);
 }
 
 size_t http_head_len(const uint8_t *p, size_t len)
 {
-    size_t off = http_head_start_end(p, len);
+    struct lines it;
+    size_t off;
 
-    while (off > 0 && off < len) {
-        size_t lf = line_lf(p, len, off);
+    lines_init(&it, p, len, 0);
+    off = walk_start(&it, p, len);
+    while (off > 0) {
+        size_t lf = lines_next(&it, p, len);
 
         if (lf == len)
             return 0;
-        if (content_len(p, off, lf) == 0)
+        if (is_blank(p, off, lf))
             return lf + 1;
         off = lf + 1;
     }
@@ -219,31 +253,41 @@ static inline bool line_match(const uint8_t *p, size_t off, size_t end, const ch
     return true;
 }
 
-/* http_head_find() from the line at <off> on. */
-static bool find_from(const uint8_t *p, size_t len, size_t off, const char *name,
-        size_t name_len, struct http_field *f)
+/* http_head_find() from the line at <off> on, <it> walking from there. */
+static bool find_walk(struct lines *it, const uint8_t *p, size_t len, size_t off,
+        const char *name, size_t name_len, struct http_field *f)
 {
-    while (off < len) {
-        size_t lf = line_lf(p, len, off);
-        size_t end = lf < len ? lf + 1 : len;
+    for (;;) {
+        size_t lf = lines_next(it, p, len);
 
-        if (content_len(p, off, lf) == 0)
-            return false; /* the blank line: end of the head */
-        if (line_match(p, off, end, name, name_len, f))
+        if (is_blank(p, off, lf))
+            return false; /* the blank line (the end of the head), or no line left */
+        if (line_match(p, off, lf < len ? lf + 1 : len, name, name_len, f))
             return true;
-        off = end;
+        if (lf == len)
+            return false;
+        off = lf + 1;
     }
-    return false;
+}
+
+/* http_head_find() in one walk: *<start_end> is http_head_start_end(). */
+static bool find_field(const uint8_t *p, size_t len, const char *name, size_t name_len,
+        struct http_field *f, size_t *start_end)
+{
+    struct lines it;
+
+    lines_init(&it, p, len, 0);
+    *start_end = walk_start(&it, p, len);
+    return *start_end > 0 && name_len > 0 && find_walk(&it, p, len, *start_end, name,
+            name_len, f);
 }
 
 bool http_head_find(const uint8_t *p, size_t len, const char *name, size_t name_len,
         struct http_field *f)
 {
-    size_t off = http_head_start_end(p, len);
+    size_t start_end;
 
-    if (off == 0 || name_len == 0)
-        return false;
-    return find_from(p, len, off, name, name_len, f);
+    return find_field(p, len, name, name_len, f, &start_end);
 }
 
 void http_names_init(struct http_names *nm, const struct http_name *v, size_t n)
@@ -353,7 +397,9 @@ static inline __attribute__((always_inline)) void names_line(const uint8_t *p, s
         line[__builtin_ctz(f)] = (int32_t)i;
 }
 
-/* http_head_index(), and http_head_index_names() when <nm> is not NULL. */
+/* http_head_index(), and http_head_index_names() when <nm> is not NULL. The modifiers' hot path:
+ * it walks the LFs itself rather than through lines_next(), which keeps its state in registers
+ * (lines_next() cost 50 instructions more per request in bench/modify_rate.sh's (b)). */
 static inline __attribute__((always_inline)) void index_lines(const uint8_t *p, size_t len,
         size_t max, struct http_head_idx *ix, const struct http_names *nm, int32_t *found)
 {
@@ -449,7 +495,13 @@ bool http_head_idx_find(const struct http_head_idx *ix, const uint8_t *p, size_t
                 line_match(p, off, ix->line[i + 1], name, name_len, f))
             return true;
     }
-    return ix->more && find_from(p, len, ix->line[ix->n], name, name_len, f);
+    if (ix->more) {
+        struct lines it;
+
+        lines_init(&it, p, len, ix->line[ix->n]);
+        return find_walk(&it, p, len, ix->line[ix->n], name, name_len, f);
+    }
+    return false;
 }
 
 void http_head_idx_field(const struct http_head_idx *ix, const uint8_t *p, size_t i,
@@ -511,13 +563,29 @@ int http_head_idx_insert(struct dp_msg **mp, struct http_head_idx *ix, const uin
     return 0;
 }
 
+/* Inserts the line "name: value\r\n" at <at> of *<mp>. 0 or -ENOMEM. */
+static int put_field(struct dp_msg **mp, size_t at, const char *name, size_t name_len,
+        const char *value, size_t value_len)
+{
+    uint8_t *q;
+    int rc = dp_msg_splice(mp, at, 0, NULL, name_len + value_len + 4);
+
+    if (rc != 0)
+        return rc;
+    q = dp_msg_payload(*mp) + at;
+    memcpy(q, name, name_len);
+    memcpy(q + name_len, ": ", 2);
+    memcpy(q + name_len + 2, value, value_len);
+    memcpy(q + name_len + 2 + value_len, "\r\n", 2);
+    return 0;
+}
+
 int http_head_idx_set(struct dp_msg **mp, struct http_head_idx *ix, const char *name,
         size_t name_len, const char *value, size_t value_len)
 {
     struct http_field f;
     size_t ins = name_len + value_len + 4;
     uint8_t line[256];
-    uint8_t *q;
     int rc;
 
     if (ix->start_end == 0)
@@ -534,25 +602,23 @@ int http_head_idx_set(struct dp_msg **mp, struct http_head_idx *ix, const char *
         memcpy(line + name_len + 2 + value_len, "\r\n", 2);
         return http_head_idx_insert(mp, ix, line, ins);
     }
-    rc = dp_msg_splice(mp, ix->start_end, 0, NULL, ins);
-    if (rc != 0)
-        return rc;
-    q = dp_msg_payload(*mp) + ix->start_end;
-    memcpy(q, name, name_len);
-    memcpy(q + name_len, ": ", 2);
-    memcpy(q + name_len + 2, value, value_len);
-    memcpy(q + name_len + 2 + value_len, "\r\n", 2);
-    http_head_index(dp_msg_payload(*mp), (*mp)->len, ix->max, ix); /* a long line, or new ones */
-    return 0;
+    rc = put_field(mp, ix->start_end, name, name_len, value, value_len);
+    if (rc == 0) /* a long line, or new ones */
+        http_head_index(dp_msg_payload(*mp), (*mp)->len, ix->max, ix);
+    return rc;
 }
 
 int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const char *value,
         size_t value_len)
 {
-    struct http_head_idx ix;
+    struct http_field f;
+    size_t start_end;
 
-    http_head_index(dp_msg_payload(*mp), (*mp)->len, HTTP_IDX_MAX, &ix);
-    return http_head_idx_set(mp, &ix, name, name_len, value, value_len);
+    if (find_field(dp_msg_payload(*mp), (*mp)->len, name, name_len, &f, &start_end))
+        return dp_msg_splice(mp, f.value_off, f.value_len, (const uint8_t *)value, value_len);
+    if (start_end == 0)
+        return -EINVAL;
+    return put_field(mp, start_end, name, name_len, value, value_len);
 }
 
 int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len)
@@ -562,11 +628,14 @@ int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len)
 
     while (http_head_find(dp_msg_payload(*mp), (*mp)->len, name, name_len, &f)) {
         const uint8_t *p = dp_msg_payload(*mp);
+        size_t len = (*mp)->len;
         size_t end = f.line_off + f.line_len;
+        struct lines it;
         int rc;
 
-        while (end < (*mp)->len && is_ows(p[end])) /* obs-fold continuation lines */
-            end = DP_MIN(line_lf(p, (*mp)->len, end) + 1, (*mp)->len);
+        lines_init(&it, p, len, end);
+        while (end < len && is_ows(p[end])) /* obs-fold continuation lines */
+            end = DP_MIN(lines_next(&it, p, len) + 1, len);
         rc = dp_msg_splice(mp, f.line_off, end - f.line_off, NULL, 0);
         if (rc != 0)
             return rc;
