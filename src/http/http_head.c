@@ -624,23 +624,44 @@ int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const c
 int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len)
 {
     struct http_field f;
-    int removed = 0;
+    struct lines it;
+    bool skip = true; /* the lines at <r> belong to a removed field */
+    int removed = 1;
+    uint8_t *p;
+    size_t len;
+    size_t r;
+    size_t w;
 
-    while (http_head_find(dp_msg_payload(*mp), (*mp)->len, name, name_len, &f)) {
-        const uint8_t *p = dp_msg_payload(*mp);
-        size_t len = (*mp)->len;
-        size_t end = f.line_off + f.line_len;
-        struct lines it;
-        int rc;
+    if (!http_head_find(dp_msg_payload(*mp), (*mp)->len, name, name_len, &f))
+        return 0;
+    /* the first goes by a splice, which also makes the message ours to write */
+    if (dp_msg_splice(mp, f.line_off, f.line_len, NULL, 0) != 0)
+        return -ENOMEM;
+    /* then one walk over the rest of the head: a kept line moves down over the removed ones
+     * once, whatever their number (a splice for each would move the message each time) */
+    p = dp_msg_payload(*mp);
+    len = (*mp)->len;
+    r = w = f.line_off;
+    lines_init(&it, p, len, r);
+    for (;;) {
+        size_t lf = lines_next(&it, p, len);
+        size_t end = lf < len ? lf + 1 : len;
 
-        lines_init(&it, p, len, end);
-        while (end < len && is_ows(p[end])) /* obs-fold continuation lines */
-            end = DP_MIN(lines_next(&it, p, len) + 1, len);
-        rc = dp_msg_splice(mp, f.line_off, end - f.line_off, NULL, 0);
-        if (rc != 0)
-            return rc;
-        removed++;
+        if (is_blank(p, r, lf))
+            break; /* the end of the head, or of the bytes */
+        if (!is_ows(p[r])) { /* else an obs-fold line: it goes with the field above */
+            skip = line_match(p, r, end, name, name_len, &f);
+            if (skip)
+                removed++;
+        }
+        if (!skip) {
+            memmove(p + w, p + r, end - r);
+            w += end - r;
+        }
+        r = end;
     }
+    if (r > w && dp_msg_splice(mp, w, r - w, NULL, 0) != 0)
+        return -ENOMEM; /* a message held alone shrinks in place: not seen */
     return removed;
 }
 

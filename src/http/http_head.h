@@ -54,7 +54,7 @@ int http_head_set(struct dp_msg **mp, const char *name, size_t name_len, const c
         size_t value_len) DP_WUR;
 
 /* Removes every field named <name> (with its obs-fold continuation lines) from the head of
- * *<mp>. Returns how many were removed, or -ENOMEM. */
+ * *<mp>, in one pass whatever their number. Returns how many were removed, or -ENOMEM. */
 int http_head_remove(struct dp_msg **mp, const char *name, size_t name_len) DP_WUR;
 
 /* Replaces the request-target of the request in *<mp> with <target>, and its method with

@@ -8,7 +8,8 @@
  * start line http_head_start_end() finds, every lookup through it answers as http_head_find(),
  * and setting a field through it gives http_head_set()'s bytes and leaves the index what
  * http_head_index() builds anew. http_head_index_names() builds the same index and finds the
- * lines http_head_idx_find() finds.
+ * lines http_head_idx_find() finds. http_head_len() and http_head_remove() answer as plain
+ * byte-by-byte versions of them written here (removing one field at a time).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,6 +115,76 @@ static void check_index(const struct http_head_idx *ix, const uint8_t *p, size_t
     check_finds(ix, p, len);
 }
 
+/* The LF of the line at <off>, or <len>: byte by byte. */
+static size_t ref_lf(const uint8_t *p, size_t len, size_t off)
+{
+    while (off < len && p[off] != '\n')
+        off++;
+    return off;
+}
+
+static bool ref_blank(const uint8_t *p, size_t off, size_t lf)
+{
+    return lf == off || (lf == off + 1 && p[off] == '\r');
+}
+
+/* http_head_len(), one line at a time. */
+static size_t ref_head_len(const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+    size_t lf;
+
+    for (;;) { /* the start line, after empty lines */
+        lf = ref_lf(p, len, off);
+        if (lf == len)
+            return 0;
+        if (!ref_blank(p, off, lf))
+            break;
+        off = lf + 1;
+    }
+    for (off = lf + 1;; off = lf + 1) {
+        lf = ref_lf(p, len, off);
+        if (lf == len)
+            return 0;
+        if (ref_blank(p, off, lf))
+            return lf + 1;
+    }
+}
+
+/* http_head_remove() of <name> gives the bytes and the count of removing the first field of
+ * that name (http_head_find) with its obs-fold lines, again and again. */
+static void check_remove(const uint8_t *data, size_t size, const char *name)
+{
+    struct dp_msg *a = dp_msg_new(DP_MSG_REQUEST, (const uint8_t *)"id", 2, 0, 0, data, size);
+    struct dp_msg *b = dp_msg_new(DP_MSG_REQUEST, (const uint8_t *)"id", 2, 0, 0, data, size);
+    size_t nl = strlen(name);
+    struct http_field f;
+    int want = 0;
+
+    if (a != NULL && b != NULL) {
+        int got = http_head_remove(&a, name, nl);
+
+        while (want >= 0 && http_head_find(dp_msg_payload(b), b->len, name, nl, &f)) {
+            const uint8_t *p = dp_msg_payload(b);
+            size_t end = f.line_off + f.line_len;
+
+            while (end < b->len && (p[end] == ' ' || p[end] == '\t')) {
+                end = ref_lf(p, b->len, end);
+                end = end < b->len ? end + 1 : b->len;
+            }
+            want = dp_msg_splice(&b, f.line_off, end - f.line_off, NULL, 0) == 0 ? want + 1 : -1;
+        }
+        if (want >= 0 && got >= 0 && (got != want || a->len != b->len ||
+                                              memcmp(dp_msg_payload(a), dp_msg_payload(b),
+                                                      a->len) != 0))
+            abort();
+    }
+    if (a != NULL)
+        dp_msg_unref(a);
+    if (b != NULL)
+        dp_msg_unref(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char value[] = "192.0.2.1";
@@ -138,6 +209,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     check_finds(&ix, data, size);
     check_index_names(&ix, data, size);
+    if (http_head_len(data, size) != ref_head_len(data, size))
+        abort();
+    check_remove(data, size, name);
     found = http_head_find(data, size, name, name_len, &f);
     if (found && (start == 0 || f.line_off < start || f.line_off + f.line_len > size ||
                          f.value_off < f.line_off + name_len + 1 ||
