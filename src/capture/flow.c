@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "capture/tcp_reasm.h"
 #include "core/selfconn.h"
@@ -110,6 +112,7 @@ struct flow_table {
     void *ctx;
     struct conn **buckets;
     size_t nbuckets; /* power of two */
+    uint64_t key[2]; /* flow_hash()'s, random per table */
     size_t len;
     struct conn *oldest;
     struct conn *newest;
@@ -124,23 +127,74 @@ struct flow_table {
 
 /* ---- hashing and the activity list ---- */
 
-static uint32_t hash_bytes(uint32_t h, const uint8_t *p, size_t n)
+/*
+ * SipHash-1-3 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012; the variant
+ * Rust's HashMap uses) with the table's random key. The addresses and ports are chosen by
+ * whoever sends the packets: an unkeyed hash lets them put every connection in one bucket, so
+ * that each packet walks all of them (hash flooding).
+ */
+static uint64_t rotl64(uint64_t x, unsigned b)
 {
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x01000193u;
-    return h;
+    return x << b | x >> (64 - b);
 }
 
-/* The same for both directions of a connection. */
-static uint32_t flow_hash(const struct pkt *p)
+static void sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl64(v[1], 13) ^ v[0];
+    v[0] = rotl64(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl64(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = rotl64(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = rotl64(v[1], 17) ^ v[2];
+    v[2] = rotl64(v[2], 32);
+}
+
+static uint64_t siphash13(const uint64_t key[2], const uint8_t *p, size_t n)
+{
+    uint64_t v[4] = { key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull,
+                      key[0] ^ 0x6c7967656e657261ull, key[1] ^ 0x7465646279746573ull };
+    uint64_t m;
+    size_t i;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        m = (uint64_t)rd_le32(p + i + 4) << 32 | rd_le32(p + i);
+        v[3] ^= m;
+        sip_round(v);
+        v[0] ^= m;
+    }
+    m = (uint64_t)n << 56;
+    for (size_t k = 0; i + k < n; k++)
+        m |= (uint64_t)p[i + k] << (8 * k);
+    v[3] ^= m;
+    sip_round(v);
+    v[0] ^= m;
+    v[2] ^= 0xff;
+    for (int r = 0; r < 3; r++)
+        sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The same for both directions of a connection: the lower endpoint (address, port) first. */
+static uint32_t flow_hash(const struct flow_table *t, const struct pkt *p)
 {
     size_t alen = p->family == 4 ? 4 : 16;
-    uint32_t a = hash_bytes(0x811c9dc5u, p->src, alen);
-    uint32_t b = hash_bytes(0x811c9dc5u, p->dst, alen);
+    uint8_t a[18], b[18], buf[1 + 2 * sizeof(a)];
+    bool swap;
+    uint64_t h;
 
-    a = hash_bytes(a, (const uint8_t[]){ (uint8_t)(p->sport >> 8), (uint8_t)p->sport }, 2);
-    b = hash_bytes(b, (const uint8_t[]){ (uint8_t)(p->dport >> 8), (uint8_t)p->dport }, 2);
-    return (a ^ b) * 0x9e3779b1u;
+    memcpy(a, p->src, alen);
+    wr_be16(a + alen, p->sport);
+    memcpy(b, p->dst, alen);
+    wr_be16(b + alen, p->dport);
+    swap = memcmp(a, b, alen + 2) > 0;
+    buf[0] = p->family;
+    memcpy(buf + 1, swap ? b : a, alen + 2);
+    memcpy(buf + 3 + alen, swap ? a : b, alen + 2);
+    h = siphash13(t->key, buf, 5 + 2 * alen);
+    return (uint32_t)(h ^ h >> 32);
 }
 
 /* 0: <p> goes client -> server on <c>; 1: server -> client; -1: not <c>. */
@@ -806,7 +860,7 @@ static struct conn *conn_new(struct flow_table *t, const struct pkt *p, uint32_t
 
 void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
 {
-    uint32_t hash = flow_hash(p);
+    uint32_t hash = flow_hash(t, p);
     struct conn *c = t->buckets[hash & (t->nbuckets - 1)];
     const struct tcp_reasm_sink sink = { on_data, on_gap, t };
     const struct tcp_reasm_limits lim = { .max_ooo_bytes = t->o.max_ooo };
@@ -930,6 +984,11 @@ int flow_table_new(const struct flow_opts *o, flow_emit_fn *emit, void *ctx,
     if (t->buckets == NULL) {
         free(t);
         return -ENOMEM;
+    }
+    /* without the kernel's randomness a fixed key still hashes well, but can be attacked */
+    if (getrandom(t->key, sizeof(t->key), 0) != (ssize_t)sizeof(t->key)) {
+        t->key[0] = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)t;
+        t->key[1] = (uint64_t)time(NULL);
     }
     t->emit = emit;
     t->ctx = ctx;
