@@ -62,7 +62,7 @@ struct dir {
     struct tcp_stream st;
     struct http_frame fr;
     struct builder b;
-    size_t ooo_accounted; /* st.ooo_bytes as last charged to the budget */
+    size_t ooo_accounted; /* st's segments as charged to the budget (ooo_alloc, sync) */
     bool resync;          /* after a gap or garbage: look for the next start line */
     bool paired;          /* responses: the one being cut answers the oldest pending request */
     bool ended;           /* FIN/RST seen and handled */
@@ -255,10 +255,30 @@ static void budget_give(struct flow_table *t, size_t n)
     t->buffered -= n;
 }
 
-/* Charges the change of a stream's out-of-order bytes. */
+/*
+ * tcp_reasm's allocations (a segment and its header) for the direction being fed, within the
+ * budget. NULL when it is spent: the stream then gives up its earliest hole instead
+ * (tcp_reasm.h's -ENOMEM policy), so that out-of-order bytes cannot grow past the memcap.
+ */
+static void *ooo_alloc(void *ctx, size_t size)
+{
+    struct flow_table *t = ctx;
+    void *seg;
+
+    if (t->buffered > t->o.memcap || size > t->o.memcap - t->buffered)
+        return NULL;
+    seg = malloc(size);
+    if (seg != NULL) {
+        t->buffered += size;
+        t->cur->d[t->cur_dir].ooo_accounted += size;
+    }
+    return seg;
+}
+
+/* Charges the change of a stream's out-of-order bytes, their headers included. */
 static void budget_sync_ooo(struct flow_table *t, struct dir *d)
 {
-    size_t now = d->st.ooo_bytes;
+    size_t now = d->st.ooo_bytes + d->st.ooo_segs * TCP_REASM_SEG_OVERHEAD;
 
     if (now > d->ooo_accounted)
         t->buffered += now - d->ooo_accounted;
@@ -863,7 +883,8 @@ void flow_table_packet(struct flow_table *t, int64_t ts_ns, const struct pkt *p)
     uint32_t hash = flow_hash(t, p);
     struct conn *c = t->buckets[hash & (t->nbuckets - 1)];
     const struct tcp_reasm_sink sink = { on_data, on_gap, t };
-    const struct tcp_reasm_limits lim = { .max_ooo_bytes = t->o.max_ooo };
+    const struct tcp_reasm_limits lim = { .max_ooo_bytes = t->o.max_ooo, .alloc = ooo_alloc,
+                                          .alloc_ctx = t };
     struct tcp_reasm_ctr before;
     unsigned di = 0;
     struct dir *d;
@@ -1014,6 +1035,11 @@ void flow_table_free(struct flow_table *t)
 size_t flow_table_len(const struct flow_table *t)
 {
     return t->len;
+}
+
+size_t flow_table_buffered(const struct flow_table *t)
+{
+    return t->buffered;
 }
 
 const uint64_t *flow_table_ctr(const struct flow_table *t)

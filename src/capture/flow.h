@@ -106,6 +106,10 @@ void flow_table_finish(struct flow_table *t);
 /* Connections tracked now. */
 size_t flow_table_len(const struct flow_table *t);
 
+/* Bytes charged to the memory budget now: at most memcap, plus the size-class rounding of the
+ * last message grown. */
+size_t flow_table_buffered(const struct flow_table *t);
+
 /* Counters, FLOW_CTR_COUNT of them. */
 const uint64_t *flow_table_ctr(const struct flow_table *t);
 

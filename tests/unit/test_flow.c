@@ -4,7 +4,8 @@
  * Each test plays a connection packet by packet into a flow table and checks the messages it
  * emits (type, id, payload, flags) and its counters: RST in the middle of a message, mid-stream
  * pickup, pipelining deeper than the pending ring's first allocation and than its cap,
- * --input-raw-realip-header, memory held by idle connections, hash flooding.
+ * --input-raw-realip-header, memory held by idle connections, hash flooding, the memory
+ * budget over out-of-order segments.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "dp_test.h"
 
 #include "capture/flow.h"
+#include "capture/tcp_reasm.h"
 
 #define L(s)     (sizeof(s) - 1)
 #define MAX_MSGS 256
@@ -445,6 +447,48 @@ static void test_hash_flood(void **state)
     tl_close(&tl);
 }
 
+/*
+ * Out-of-order bytes are within the memory budget: 200 connections each leave a 1-byte hole
+ * and send 100 segments of 1000 bytes after it. Ten connections' segments fit in the 1 MiB
+ * budget (1016 bytes each with the segment's header); every later connection buffers 32 in
+ * what is left, its 33rd does not fit, so it gives up its hole and its bytes go on in order
+ * (NULs: skipped, no message), which frees the 32 for the next one.
+ * The budget was charged but never enforced for these bytes: 20 MB were buffered here, and
+ * --input-raw-max-conns times --input-raw-max-ooo (51 GB by default) in all.
+ */
+static void test_ooo_memcap(void **state)
+{
+    enum { N = 200, SEGS = 100, SEG = 1000, FIT = 10 };
+    static const char zeros[SEG];
+    struct flow_opts o = opts();
+    struct tl tl;
+
+    (void)state;
+    o.memcap = 1 << 20;
+    o.max_ooo = 256 << 10;
+    tl_open(&tl, &o);
+    for (int i = 0; i < N; i++) {
+        tl.cport = (uint16_t)(10000 + i);
+        handshake(&tl);
+        tl.cseq++; /* the hole */
+        for (int k = 0; k < SEGS; k++) {
+            seg(&tl, 0, PKT_TH_ACK, zeros, SEG);
+            assert_true(flow_table_buffered(tl.t) <= o.memcap);
+        }
+    }
+    assert_int_equal(flow_table_buffered(tl.t), FIT * SEGS * (SEG + TCP_REASM_SEG_OVERHEAD));
+    assert_int_equal(ctr(&tl, FLOW_OOO_SEGMENTS), FIT * SEGS + (N - FIT) * 32);
+    assert_int_equal(ctr(&tl, FLOW_MEMCAP), N - FIT);
+    assert_int_equal(ctr(&tl, FLOW_GAPS), N - FIT);
+    assert_int_equal(ctr(&tl, FLOW_BYTES_SKIPPED), (uint64_t)(N - FIT) * SEGS * SEG);
+    flow_table_finish(tl.t);
+    assert_int_equal(flow_table_buffered(tl.t), 0);
+    assert_int_equal(ctr(&tl, FLOW_GAPS), N);
+    assert_int_equal(ctr(&tl, FLOW_BYTES_SKIPPED), (uint64_t)N * SEGS * SEG);
+    assert_int_equal(tl.out.n, 0);
+    tl_close(&tl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_many_segments_and_cap),
         cmocka_unit_test(test_many_idle),
         cmocka_unit_test(test_hash_flood),
+        cmocka_unit_test(test_ooo_memcap),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
