@@ -40,6 +40,7 @@ const char *const flow_ctr_names[FLOW_CTR_COUNT] = {
 #define PENDING_MAX 64    /* requests awaiting their response, per connection */
 #define PENDING_MIN 4     /* first allocation of the pending ring */
 #define BUILDER_MIN 1024  /* first allocation of a message's payload */
+#define BUILDER_AHEAD (64 * 1024) /* room taken ahead of the bytes seen, when a head tells more */
 
 /*
  * The message being cut from one direction: its payload is written straight into the message
@@ -653,14 +654,19 @@ static void http_data(struct flow_table *t, struct conn *c, unsigned di, const u
         if (di == 1 && !t->o.track_response) {
             /* responses are only framed (to pair and to find the next one), never kept */
         } else if (!d->b.sized && http_frame_info(&d->fr)->head_len > 0) {
-            /* the head is complete: room for the whole message at once, not by doublings */
+            /* the head is complete: room for the whole message at once, not by doublings, up
+             * to BUILDER_AHEAD past the bytes seen. Content-Length is the sender's word: heads
+             * announcing 5 MB that never comes took 5 MB of the memcap each (200 of them spent
+             * 1 GB); a longer message doubles from there as its bytes come. */
             const struct http_frame_info *fi = http_frame_info(&d->fr);
+            size_t seen = builder_len(&d->b) + used;
             uint64_t whole = fi->head_len +
                     (fi->body_kind == HTTP_BODY_LENGTH ? fi->content_length : 0);
 
             d->b.sized = true;
-            if (whole > builder_len(&d->b) + used)
-                (void)builder_grow(t, &d->b, (size_t)DP_MIN(whole, (uint64_t)t->o.max_msg));
+            if (whole > seen)
+                (void)builder_grow(t, &d->b, (size_t)DP_MIN(DP_MIN(whole, seen + BUILDER_AHEAD),
+                                                     (uint64_t)t->o.max_msg));
         }
         if (di == 0 || t->o.track_response)
             builder_append(t, &d->b, p, used);

@@ -489,6 +489,47 @@ static void test_ooo_memcap(void **state)
     tl_close(&tl);
 }
 
+/* Heads that announce 1 MiB (max_msg) and send nothing more take BUILDER_AHEAD (64 KiB) of the
+ * memcap each, not their whole announced length: 100 of them left a 16 MiB budget spent (100 MiB
+ * asked), and an honest 300 KB request behind them came out truncated. Now it comes out
+ * whole, and nothing hits the memcap. */
+static void test_announced_length(void **state)
+{
+    static const char big[] = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
+    static char body[300000];
+    char head[128];
+    int hl;
+    struct flow_opts o = opts();
+    struct tl tl;
+
+    (void)state;
+    o.memcap = 16 << 20;
+    tl_open(&tl, &o);
+    for (int i = 0; i < 100; i++) {
+        tl.cport = (uint16_t)(10000 + i);
+        handshake(&tl);
+        send(&tl, 0, big, L(big));
+        assert_true(flow_table_buffered(tl.t) <= (size_t)(i + 1) * (80 << 10));
+    }
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (char)('a' + i % 26);
+    hl = snprintf(head, sizeof(head), "POST /honest HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+            sizeof(body));
+    tl.cport = 20000;
+    handshake(&tl);
+    send(&tl, 0, head, (size_t)hl);
+    for (size_t off = 0; off < sizeof(body); off += 1448)
+        send(&tl, 0, body + off, DP_MIN((size_t)1448, sizeof(body) - off));
+    assert_int_equal(tl.out.n, 1);
+    assert_int_equal(tl.out.m[0]->len, (size_t)hl + sizeof(body));
+    assert_memory_equal(dp_msg_payload(tl.out.m[0]), head, (size_t)hl);
+    assert_memory_equal(dp_msg_payload(tl.out.m[0]) + hl, body, sizeof(body));
+    assert_int_equal(tl.out.m[0]->flags, 0);
+    assert_int_equal(ctr(&tl, FLOW_MEMCAP), 0);
+    assert_int_equal(ctr(&tl, FLOW_MSG_TRUNCATED), 0);
+    tl_close(&tl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_many_idle),
         cmocka_unit_test(test_hash_flood),
         cmocka_unit_test(test_ooo_memcap),
+        cmocka_unit_test(test_announced_length),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
