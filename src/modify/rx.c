@@ -31,10 +31,12 @@ static bool rx_shape(struct rx *r, const char *pat, size_t len)
     uint32_t nl = 0;
     enum rx_shape shape = RX_PCRE;
 
-    /* options set by (*...) at the start, or from the library's defaults: literals, '^' and
-     * '.' as read here hold without them; an alternative may start without LIT */
+    /* options set by (*...) at the start, or from the library's defaults (rx_compile()'s
+     * NEVER_UTF aside): literals, '^' and '.' as read here hold without them; an alternative
+     * may start without LIT */
     if (pcre2_pattern_info(r->code, PCRE2_INFO_ALLOPTIONS, &opts) != 0 ||
-            (opts & ~(uint32_t)PCRE2_ANCHORED) != 0 || memchr(pat, '|', len) != NULL)
+            (opts & ~(uint32_t)(PCRE2_ANCHORED | PCRE2_NEVER_UTF)) != 0 ||
+            memchr(pat, '|', len) != NULL)
         return true;
     while (j < len && !is_meta(pat[j]))
         j++;
@@ -77,7 +79,11 @@ int rx_compile(struct rx *r, const char *pat, size_t len, int *ecode, size_t *eo
     PCRE2_SIZE off = 0;
 
     memset(r, 0, sizeof(*r));
-    r->code = pcre2_compile((PCRE2_SPTR)pat, len, 0, ecode, &off, NULL);
+    /* No "(*UTF)": traffic is any bytes, and PCRE2 10.42 has no safe linear way to match
+     * them in UTF mode. JIT code reads past the end of an invalid sequence ("\X"), even with
+     * PCRE2_MATCH_INVALID_UTF; the interpreter checks the subject from the start offset to
+     * its end on every call, so a rewrite's calls, one per match, are quadratic. */
+    r->code = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_NEVER_UTF, ecode, &off, NULL);
     if (r->code == NULL) {
         *eoff = off;
         return -EINVAL;

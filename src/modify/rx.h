@@ -56,7 +56,8 @@ struct rx {
 
 /*
  * Compiles <pat, len> into <r>. 0; -EINVAL with *<ecode> and *<eoff> PCRE2's error code and
- * offset (rx_error_message() words it); -ENOMEM. <r> is rx_free()d either way.
+ * offset (rx_error_message() words it), also for "(*UTF)": patterns match bytes; -ENOMEM. <r>
+ * is rx_free()d either way.
  */
 int rx_compile(struct rx *r, const char *pat, size_t len, int *ecode, size_t *eoff) DP_WUR;
 

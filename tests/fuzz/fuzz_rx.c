@@ -2,9 +2,10 @@
  * fuzz_rx.c: the modifiers' regexes (modify/rx) on hostile patterns and subjects.
  *
  * Byte 0 is the pattern's length (mod 64), the pattern follows, the rest is the subject.
- * Invariant: rx_compile() fails exactly when pcre2_compile() does, and rx_exec() from every
- * start offset answers as pcre2_match() on its own compile of the pattern (JIT-compiled the
- * same way): the same yes or no, the same offsets for every group.
+ * Invariant: rx_compile() fails exactly when pcre2_compile() with PCRE2_NEVER_UTF does ("(*UTF)"
+ * is refused), and rx_exec() from every start offset answers as pcre2_match() on its own
+ * compile of the pattern (JIT-compiled the same way): the same yes or no, the same offsets for
+ * every group.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pat = (const char *)data + 1;
     s = data + 1 + plen;
     n = size - 1 - plen;
-    ref = pcre2_compile((PCRE2_SPTR)pat, plen, 0, &ecode, &off, NULL);
+    ref = pcre2_compile((PCRE2_SPTR)pat, plen, PCRE2_NEVER_UTF, &ecode, &off, NULL);
     rc = rx_compile(&r, pat, plen, &ecode, &eoff);
     if ((ref == NULL) != (rc == -EINVAL))
         abort();

@@ -83,6 +83,41 @@ static void test_rx_compile_errors(void **state)
     rx_free(&r); /* a failed compile leaves nothing to free: harmless */
 }
 
+/*
+ * "(*UTF)" is refused: PCRE2 10.42's JIT code read past the end of a cut UTF-8 sequence in
+ * traffic ("(*UTF)\\X" on "/\xff\xfea" crashed doppel), and its interpreter checks the whole
+ * rest of the subject on every call. Without it "\\X" and "." take one byte of any value.
+ */
+static void test_rx_utf_refused(void **state)
+{
+    static const char *const utf[] = { "(*UTF)\\X", "(*UTF)a", "(*UCP)(*UTF).", "(*UTF)" };
+    static const uint8_t subj[] = "/\xff\xfe" "a\xe2\x82";
+    struct dp_guarded g;
+    struct rx r;
+    int ecode = 0;
+    size_t eoff = 0;
+    char msg[256];
+
+    (void)state;
+    for (size_t i = 0; i < DP_ARRAY_LEN(utf); i++) {
+        assert_int_equal(rx_compile(&r, utf[i], strlen(utf[i]), &ecode, &eoff), -EINVAL);
+        rx_error_message(ecode, msg, sizeof(msg));
+        assert_non_null(strstr(msg, "UTF is disabled"));
+    }
+    dp_guarded_init(&g, subj, L(subj)); /* the cut sequence ends on the guard page */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(rx_compile(&r, k == 0 ? "\\X" : ".", k == 0 ? 2 : 1, &ecode, &eoff), 0);
+        for (size_t start = 0; start < g.len; start++) {
+            assert_true(rx_exec(&r, g.ptr, g.len, start));
+            assert_int_equal(r.ov[0], start);
+            assert_int_equal(r.ov[1], start + 1);
+        }
+        assert_false(rx_exec(&r, g.ptr, g.len, g.len));
+        rx_free(&r);
+    }
+    dp_guarded_free(&g);
+}
+
 static const char *const patterns[] = {
     "^/admin", "/admin", "/api/v1/(.*)", "^/api/v1/(.*)", "/api/v1/.*", "a.*", ".*", "(.*)",
     "^(.*)", "^.*", "/", "^/", "x*", "ab?c", "ab(?#x)*", "ab\\E*", "a|b", "^a*", "/a.*$",
@@ -179,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_rx_compile_errors),
         cmocka_unit_test(test_rx_matches_pcre2),
         cmocka_unit_test(test_rx_group_number),
+        cmocka_unit_test(test_rx_utf_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
