@@ -68,7 +68,8 @@ struct hconn {
     uint16_t local_port;     /* registered in core/selfconn while open */
     bool reused;             /* it answered a request before (stale keep-alive possible) */
     struct tls_client *tls;
-    struct hconn *next_idle;
+    struct hconn *next_idle; /* the idle stack, doubly linked: a connection leaves it in O(1) */
+    struct hconn *prev_idle;
     struct hconn *all_next;  /* every open connection, for shutdown */
     struct hconn *all_prev;
     /* the exchange in flight */
@@ -482,7 +483,10 @@ static void conn_idle(struct hconn *c)
 
     set_state(c, HC_IDLE);
     c->reused = true;
+    c->prev_idle = NULL;
     c->next_idle = o->idle;
+    if (o->idle != NULL)
+        o->idle->prev_idle = c;
     o->idle = c;
     uv_timer_start(&c->timer, on_conn_timer, o->idle_ms, 0);
 }
@@ -760,19 +764,28 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_closed(o);
 }
 
+/* Takes idle <c> off the idle stack. */
+static void idle_del(struct hconn *c)
+{
+    struct out_http *o = c->o;
+
+    if (c->prev_idle != NULL)
+        c->prev_idle->next_idle = c->next_idle;
+    else
+        o->idle = c->next_idle;
+    if (c->next_idle != NULL)
+        c->next_idle->prev_idle = c->prev_idle;
+    c->next_idle = c->prev_idle = NULL;
+}
+
 static void conn_close(struct hconn *c)
 {
     struct out_http *o = c->o;
 
     if (c->state == HC_CLOSING)
         return;
-    if (c->state == HC_IDLE) { /* take it off the idle stack */
-        struct hconn **pp = &o->idle;
-
-        while (*pp != c)
-            pp = &(*pp)->next_idle;
-        *pp = c->next_idle;
-    }
+    if (c->state == HC_IDLE)
+        idle_del(c);
     if (c->msg != NULL) /* a request still attached: its fate is decided by the caller */
         request_failed(c, HE_RESET);
     if (c->local_port != 0)
@@ -998,7 +1011,7 @@ static void dispatch(struct out_http *o)
         struct hconn *c = o->idle;
 
         if (c != NULL) {
-            o->idle = c->next_idle;
+            idle_del(c);
             uv_timer_stop(&c->timer);
             start_request(c, q_pop(o));
         } else if (o->backoff_ms > 0 && o->n_conns > 0) {
@@ -1164,16 +1177,11 @@ static void on_timer_closed(uv_handle_t *h)
         dp_plugin_closed(o->pl);
 }
 
-/* True while a request is queued or attached to a connection. */
+/* True while a request is queued or attached to a connection: the pending gauge counts
+ * exactly those (it runs on every event while closing, so it must not walk the connections). */
 static bool has_work(const struct out_http *o)
 {
-    if (o->q_len > 0)
-        return true;
-    for (const struct hconn *c = o->all; c != NULL; c = c->all_next) {
-        if (c->msg != NULL)
-            return true;
-    }
-    return false;
+    return o->pl->ctr[DP_OUT_PENDING] > 0;
 }
 
 /*
