@@ -16,6 +16,9 @@
 
 /* Records pushed per loop callback at most: the loop stays responsive at any speed. */
 #define EMIT_BUDGET 2048
+/* Replay times are kept within 2^61 ns (73 years): timestamps are read from the file, and sums
+ * of such spans must not overflow. */
+#define SPAN_MAX ((int64_t)1 << 61)
 
 struct heap_item {
     int64_t ts;
@@ -382,6 +385,29 @@ static int files_glob(struct in_file *f, struct dp_err *err)
 
 /* ---- emitting ---- */
 
+/* <a> - <b> in ns as a double: exact when it fits an int64, and never an overflow (the
+ * timestamps come from the file: anything from INT64_MIN to INT64_MAX). */
+static double ts_diff(int64_t a, int64_t b)
+{
+    int64_t d;
+
+    if (__builtin_sub_overflow(a, b, &d))
+        return (double)a - (double)b;
+    return (double)d;
+}
+
+/* The replay time of <diff> ns of record time at <speed>, within +-SPAN_MAX. */
+static int64_t replay_ns(double diff, double speed)
+{
+    double v = diff / speed;
+
+    if (v > (double)SPAN_MAX)
+        return SPAN_MAX;
+    if (v < -(double)SPAN_MAX)
+        return -SPAN_MAX;
+    return (int64_t)v;
+}
+
 static void on_timer(uv_timer_t *t);
 static void on_idle(uv_idle_t *h);
 
@@ -417,7 +443,7 @@ static void dry_run_report(struct in_file *f)
         unterminated += f->files[i].rd.unterminated;
         truncated += f->files[i].rd.truncated;
     }
-    span = records > 0 ? (double)(f->max_ts - f->first_ts) / 1e9 : 0.0;
+    span = records > 0 ? ts_diff(f->max_ts, f->first_ts) / 1e9 : 0.0;
     printf("dry run of %s\n"
            "  files: %zu\n"
            "  bytes: %" PRIu64 "\n"
@@ -492,12 +518,13 @@ static void emit_due(struct in_file *f)
             f->out_of_order++;
             due = now; /* late records go at once; the schedule stays absolute */
         } else {
-            int64_t gap = (int64_t)((double)(m->ts_ns - f->last_ts) / f->speed);
+            int64_t gap = replay_ns(ts_diff(m->ts_ns, f->last_ts), f->speed);
 
             if (f->cfg->input_file_max_wait_ns > 0 && gap > f->cfg->input_file_max_wait_ns)
-                f->skipped_ns += gap - f->cfg->input_file_max_wait_ns;
+                f->skipped_ns = DP_MIN(f->skipped_ns + gap - f->cfg->input_file_max_wait_ns,
+                        SPAN_MAX);
             f->last_ts = m->ts_ns;
-            due = f->base_mono + (int64_t)((double)(m->ts_ns - f->base_ts) / f->speed) -
+            due = f->base_mono + replay_ns(ts_diff(m->ts_ns, f->base_ts), f->speed) -
                     f->skipped_ns;
         }
         if (m->ts_ns > f->max_ts)

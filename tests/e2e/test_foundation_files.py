@@ -184,6 +184,24 @@ def test_many_files_merge_in_order(tmp_path):
     assert s["input-file#0"]["files"] == nf
 
 
+def test_extreme_timestamps(tmp_path):
+    """Timestamps from INT64_MIN to INT64_MAX: the schedule's differences overflowed (a
+    sanitizer build aborted). Every record is replayed, paced or not, and the dry run reports."""
+    ts = [-2 ** 63, 2 ** 63 - 1, -2 ** 63, 0, 2 ** 63 - 1, -1, 2 ** 62]
+    src = tmp_path / "in.gor"
+    src.write_bytes(b"".join(dp.request(i, ts=t) for i, t in enumerate(ts)))
+    for mode in ["|max", "", "|1%", "|10000%"]:
+        r = dp.run("--input-file", f"{src}{mode}", "--input-file-read-depth", "1",
+                   "--input-file-max-wait", "10ms", "--output-stdout", check=0)
+        assert [int(m.split()[2]) for m, _ in dp.records(r.stdout)] == ts, mode
+        assert "runtime error" not in r.err, r.err
+        assert dp.summary(r.err)["input-file#0"]["out_of_order"] == 4, mode
+    r = dp.run("--input-file", src, "--input-file-read-depth", "1", "--input-file-dry-run",
+               check=0)
+    assert "records: 7 " in r.stdout.decode() and "runtime error" not in r.err, r.err
+    assert "span: 18446744073.710s" in r.stdout.decode()
+
+
 def test_read_depth_sorts_within_the_window(tmp_path):
     order = [5, 1, 4, 2, 3]
     src = tmp_path / "in.gor"
