@@ -17,6 +17,15 @@
 #include "format/gorfile.h"
 
 #define OUT_BUF_SIZE (256 * 1024)
+#define RECENT_MAX   8 /* names whose chunk we remember (%t alternates between 2 or 3) */
+
+/* A name this output wrote to in this run, and where its chunk stood when it was closed. */
+struct recent_chunk {
+    char base[PATH_MAX];
+    unsigned chunk;
+    uint64_t records;
+    uint64_t bytes;
+};
 
 struct out_file {
     struct dp_plugin *pl;
@@ -44,6 +53,8 @@ struct out_file {
     uint64_t files_opened;
     bool stopped;
     uv_timer_t timer;
+    struct recent_chunk recent[RECENT_MAX];
+    unsigned recent_next; /* the slot the next new name takes */
 };
 
 static char instance_id[9];
@@ -315,11 +326,38 @@ static int file_flush(struct out_file *f, bool finish)
     return rc;
 }
 
+/* The remembered chunk of <base>, or NULL. */
+static struct recent_chunk *recent_find(struct out_file *f, const char *base)
+{
+    for (unsigned i = 0; i < RECENT_MAX; i++) {
+        if (f->recent[i].base[0] != '\0' && strcmp(f->recent[i].base, base) == 0)
+            return &f->recent[i];
+    }
+    return NULL;
+}
+
+/* Remembers the current chunk of f->base, in its slot or the oldest one. */
+static void recent_keep(struct out_file *f)
+{
+    struct recent_chunk *r = recent_find(f, f->base);
+
+    if (r == NULL) {
+        r = &f->recent[f->recent_next];
+        f->recent_next = (f->recent_next + 1) % RECENT_MAX;
+        snprintf(r->base, sizeof(r->base), "%s", f->base);
+    }
+    r->chunk = f->chunk;
+    r->records = f->chunk_records;
+    r->bytes = f->chunk_bytes;
+}
+
 static void file_close_current(struct out_file *f)
 {
     if (f->fd < 0)
         return;
     file_flush(f, true);
+    if (!f->append)
+        recent_keep(f);
     if (f->gz)
         deflateEnd(&f->zs);
     if (close(f->fd) == -1 && !f->stopped)
@@ -328,12 +366,23 @@ static void file_close_current(struct out_file *f)
     f->path[0] = '\0';
 }
 
+/*
+ * Opens the file for f->base: the next chunk (<next_chunk>), or the chunk this output was
+ * writing when it last had this name (a template with %t switches names at every record: each
+ * switch made a new chunk, after a glob() of the whole directory, which grew by a file per
+ * record: 20,000 records took 80 s), or a new chunk after the highest one on disk.
+ */
 static int file_open_next(struct out_file *f, bool next_chunk)
 {
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND;
+    struct recent_chunk *r = next_chunk || f->append ? NULL : recent_find(f, f->base);
 
     if (f->append) {
         snprintf(f->path, sizeof(f->path), "%s", f->base);
+    } else if (r != NULL) { /* our own chunk, created in this run: it goes on */
+        f->chunk = r->chunk;
+        if (out_file_chunk_name(f->base, f->chunk, f->path, sizeof(f->path)) < 0)
+            return -ENAMETOOLONG;
     } else {
         if (!next_chunk) {
             long last = out_file_last_chunk(f->base);
@@ -365,8 +414,8 @@ static int file_open_next(struct out_file *f, bool next_chunk)
             return -ENOMEM;
         }
     }
-    f->chunk_records = 0;
-    f->chunk_bytes = 0;
+    f->chunk_records = r != NULL ? r->records : 0;
+    f->chunk_bytes = r != NULL ? r->bytes : 0;
     f->files_opened++;
     dp_log(DP_LOG_INFO, DP_LOG_OUTPUT, "plugin=%s event=open path=\"%s\"", f->pl->label, f->path);
     return 0;
