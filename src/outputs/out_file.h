@@ -8,8 +8,9 @@
  * (rec.gor -> rec_0.gor, rec.gor.gz -> rec.gor_0.gz); a new chunk starts after
  * --output-file-queue-limit records or --output-file-size-limit bytes, and a restart continues
  * after the highest index on disk. A name this output wrote to shortly before in this run (the
- * last 8 names: %t switches at every record) goes on in its own chunk. With --output-file-append, records are appended to the plain
- * name (GoReplay truncates instead). A name ending in .gz is one gzip member per open.
+ * last 8 names: %t switches at every record) goes on in its own chunk. With
+ * --output-file-append, records are appended to the plain name (GoReplay truncates instead). A
+ * name ending in .gz is one gzip member per open.
  */
 #ifndef DP_OUTPUTS_OUT_FILE_H
 #define DP_OUTPUTS_OUT_FILE_H
