@@ -52,6 +52,7 @@ struct out_file {
     uint64_t buf_records;   /* records in buf: delivered on a good write, failed on a bad one */
     uint64_t files_opened;
     bool stopped;
+    bool warned_name; /* a record was skipped for its file name (logged once) */
     uv_timer_t timer;
     struct recent_chunk recent[RECENT_MAX];
     unsigned recent_next; /* the slot the next new name takes */
@@ -232,6 +233,23 @@ static int write_all(int fd, const uint8_t *p, size_t len)
         }
         p += w;
         len -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Counts a record whose file name, made from the record itself (%r: its id), is too long, and
+ * skips it: a hostile id must not end the recording. Logged the first time. 0.
+ */
+static int skip_long_name(struct out_file *f)
+{
+    f->pl->ctr[DP_OUT_FAILED]++;
+    if (!f->warned_name) {
+        f->warned_name = true;
+        dp_log(DP_LOG_WARN, DP_LOG_OUTPUT,
+                "plugin=%s event=skipped reason=name-too-long: a record's id makes its file "
+                "name too long; such records are counted as failed and skipped (logged once)",
+                f->pl->label);
     }
     return 0;
 }
@@ -449,6 +467,8 @@ static int file_accept(struct dp_plugin *pl, struct dp_msg *msg)
             f->name_second = now / 1000000000;
             if (out_file_expand(f->tpl, now, (char)msg->buf[0], id.ptr, id.len, name,
                         sizeof(name)) < 0) {
+                if (f->per_msg)
+                    return skip_long_name(f);
                 file_stop(f, "file name too long", -ENAMETOOLONG);
                 return -EPIPE;
             }
@@ -458,6 +478,8 @@ static int file_accept(struct dp_plugin *pl, struct dp_msg *msg)
                     return -EPIPE;
                 snprintf(f->base, sizeof(f->base), "%s", name);
                 rc = file_open_next(f, false);
+                if (rc == -ENAMETOOLONG && f->per_msg)
+                    return skip_long_name(f); /* a name longer than NAME_MAX */
                 if (rc != 0) {
                     file_stop(f, "cannot open", rc);
                     return -EPIPE;

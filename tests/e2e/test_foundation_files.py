@@ -101,6 +101,29 @@ def test_per_type_and_per_id_templates(tmp_path):
     assert (tmp_path / "id_______x.gor").exists()  # a hostile id cannot leave the directory
 
 
+def test_per_id_name_too_long_is_skipped(tmp_path):
+    """An id that makes its file name longer than a name may be (here 300 bytes, NAME_MAX is
+    255) is counted as failed and skipped, logged once; the records around it are written and
+    the run ends well (it stopped the output before)."""
+    src = tmp_path / "in.gor"
+    src.write_bytes(dp.record(1, "a1", 1, "GET /1 HTTP/1.1\r\n\r\n") +
+                    dp.record(1, "x" * 300, 2, "GET /2 HTTP/1.1\r\n\r\n") +
+                    dp.record(1, "y" * 300, 3, "GET /3 HTTP/1.1\r\n\r\n") +
+                    dp.record(1, "a2", 4, "GET /4 HTTP/1.1\r\n\r\n"))
+    r = dp.run("--input-file", src, "--output-file", tmp_path / "id_%r.gor",
+               "--output-file-append", check=0)
+    s = dp.summary(r.err)
+    dp.check_invariants(s)
+    assert s["output-file#0"]["delivered"] == 2
+    assert s["output-file#0"]["failed"] == 2
+    assert r.err.count("reason=name-too-long") == 1
+    assert dp.records((tmp_path / "id_a1.gor").read_bytes()) == [
+        (b"1 a1 1 0", b"GET /1 HTTP/1.1\r\n\r\n")]
+    assert dp.records((tmp_path / "id_a2.gor").read_bytes()) == [
+        (b"1 a2 4 0", b"GET /4 HTTP/1.1\r\n\r\n")]
+    assert sorted(p.name for p in tmp_path.glob("id_*")) == ["id_a1.gor", "id_a2.gor"]
+
+
 def test_per_type_chunks_go_on_across_switches(tmp_path):
     """Requests and responses alternate under rec_%t.gor: each switch of name made a new chunk
     after a glob() of the directory, which grew by a file per record (quadratic: 20,000
