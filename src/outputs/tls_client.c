@@ -72,6 +72,9 @@ static int refuse(struct tls_client *c, const char *why)
     return -EPROTO;
 }
 
+/* Not const: SSL_CTX_set1_groups_list() casts it to char * (clang's -Wcast-qual). */
+static char ecdhe_groups[] = "X25519:P-256:X448:P-521:P-384";
+
 int tls_config_new(bool verify, const char *ca_file, struct tls_config **out, struct dp_err *err)
 {
     struct tls_config *cfg = calloc(1, sizeof(*cfg));
@@ -97,6 +100,14 @@ int tls_config_new(bool verify, const char *ca_file, struct tls_config **out, st
     /* A TLS 1.2 renegotiation would make SSL_write need to read: refused (a no_renegotiation
      * alert), so that tls_client_send() always takes everything. */
     SSL_CTX_set_options(cfg->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    /* No finite-field DH: the server picks its size, and a 10000-bit TLS 1.2 DHE group cost
+     * 1.1 s of the loop per handshake, ffdhe8192 (TLS 1.3) 0.15 s. ECDHE costs about 1 ms. */
+    if (SSL_CTX_set_cipher_list(cfg->ctx, "DEFAULT:!kDHE") != 1 ||
+            SSL_CTX_set1_groups_list(cfg->ctx, ecdhe_groups) != 1) {
+        queue_reason(why, sizeof(why), "cannot set the key exchanges");
+        rc = dp_err_set(err, -EINVAL, "TLS context: %s", why);
+        goto fail;
+    }
     /* Idle pooled connections give back their 2 x ~17 KiB record buffers. */
     SSL_CTX_set_mode(cfg->ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(cfg->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
