@@ -12,6 +12,9 @@
 #include <openssl/x509v3.h>
 
 #define TLS_NAME_MAX 255 /* a DNS name (RFC 1035 §2.3.4), and SNI's HostName */
+/* Post-handshake messages (NewSessionTicket, KeyUpdate, HelloRequest) taken in a row without
+ * application data between them; BoringSSL (kMaxKeyUpdates) and rustls allow 32 key updates. */
+#define TLS_POST_HS_MAX 32
 
 struct tls_config {
     SSL_CTX *ctx;
@@ -24,7 +27,8 @@ struct tls_client {
     BIO *wbio;  /* ciphertext for the peer; owned by <ssl> */
     bool ready; /* the handshake is done */
     bool failed;
-    bool shut; /* close_notify queued */
+    bool shut;        /* close_notify queued */
+    unsigned post_hs; /* post-handshake messages since the last application data */
     char err[128];
 };
 
@@ -157,6 +161,29 @@ static bool is_ip_literal(const char *name)
     return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 }
 
+/*
+ * OpenSSL's message callback: counts the handshake messages the server sends after the
+ * handshake. OpenSSL answers each KeyUpdate request with a KeyUpdate and each HelloRequest with
+ * an alert, without limit, so a server that floods them and does not read made the output queue
+ * the answers (92 MB for 1.6M HelloRequests). Past TLS_POST_HS_MAX the ciphertext still buffered
+ * is dropped, which ends the SSL_read() in progress after this record; tls_client_read() then
+ * fails the connection.
+ */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+        SSL *ssl, void *arg)
+{
+    struct tls_client *c = arg;
+
+    (void)version;
+    (void)buf;
+    (void)len;
+    (void)ssl;
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || !c->ready)
+        return;
+    if (++c->post_hs > TLS_POST_HS_MAX)
+        (void)BIO_reset(c->rbio);
+}
+
 int tls_client_new(struct tls_config *cfg, const char *server_name, struct tls_client **out)
 {
     struct tls_client *c;
@@ -190,6 +217,8 @@ int tls_client_new(struct tls_config *cfg, const char *server_name, struct tls_c
     }
     SSL_set_bio(c->ssl, c->rbio, c->wbio); /* <ssl> owns both from here */
     SSL_set_connect_state(c->ssl);
+    SSL_set_msg_callback(c->ssl, on_msg);
+    SSL_set_msg_callback_arg(c->ssl, c);
 
     if (is_ip_literal(name)) {
         if (cfg->verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)
@@ -301,7 +330,15 @@ ssize_t tls_client_read(struct tls_client *c, uint8_t *out, size_t cap)
         return 0;
     ERR_clear_error();
     r = SSL_read_ex(c->ssl, out, DP_MIN(cap, (size_t)SSIZE_MAX), &got);
+    if (c->post_hs > TLS_POST_HS_MAX) {
+        c->failed = true;
+        snprintf(c->err, sizeof(c->err), "more than %d post-handshake messages in a row",
+                TLS_POST_HS_MAX);
+        ERR_clear_error();
+        return -EPROTO;
+    }
     if (r == 1) {
+        c->post_hs = 0;
         ERR_clear_error();
         return (ssize_t)got;
     }

@@ -83,10 +83,13 @@ int tls_client_send(struct tls_client *c, const uint8_t *p, size_t n) DP_WUR;
 /*
  * Copies up to <cap> decrypted bytes into <out>. Returns the count (> 0); 0 when nothing is
  * available now (more recv is needed; also when <cap> is 0); -EPIPE when the peer sent
- * close_notify (clean end; after all the data before it); -EPROTO on a TLS error or when the
- * handshake is not done. A read can produce bytes to send (the no_renegotiation alert answering
- * a TLS 1.2 HelloRequest, a fatal alert): check tls_client_out_pending() afterwards too. (A TLS
- * 1.3 key update is answered on the next send.)
+ * close_notify (clean end; after all the data before it); -EPROTO on a TLS error, when the
+ * handshake is not done, or after more than 32 post-handshake messages (KeyUpdate,
+ * NewSessionTicket, HelloRequest) in a row without application data between them ("more than 32
+ * post-handshake messages in a row"; the ciphertext still buffered is dropped). A read can
+ * produce bytes to send (the no_renegotiation alert answering a TLS 1.2 HelloRequest, the
+ * KeyUpdate answering a TLS 1.3 key update request, a fatal alert): check
+ * tls_client_out_pending() afterwards too.
  */
 ssize_t tls_client_read(struct tls_client *c, uint8_t *out, size_t cap) DP_WUR;
 

@@ -668,6 +668,68 @@ def test_https_to_plain_http_server(tmp_path, rec_factory):
     assert (o["delivered"], o["failed"], o["err_tls"]) == (0, 3, 3), o
 
 
+def tls_ticket_server(tmp_path, tickets, conns):
+    """A TLS 1.3 server (Python's ssl) that sends <tickets> NewSessionTickets after each
+    handshake, then answers one request per connection with 200 "ok"; <conns> connections at
+    most. Returns (port, thread); the thread ends by itself within 30 s."""
+    import ssl
+    import threading
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    _, crt, key = make_certs(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    ctx.num_tickets = tickets
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    ls.settimeout(30)
+
+    def serve():
+        with ls:
+            for _ in range(conns):
+                try:
+                    raw, _ = ls.accept()
+                except OSError:
+                    return
+                raw.settimeout(10)
+                try:
+                    with ctx.wrap_socket(raw, server_side=True) as c:
+                        req = b""
+                        while b"\r\n\r\n" not in req and len(req) < 65536:
+                            b = c.recv(65536)
+                            if not b:
+                                break
+                            req += b
+                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                except OSError:
+                    pass  # the client gave up on us: what the test is about
+                finally:
+                    raw.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return ls.getsockname()[1], t
+
+
+def test_https_post_handshake_flood(tmp_path):
+    """A server that sends 5000 TLS 1.3 session tickets: the client takes 32 post-handshake
+    messages in a row without application data, then fails the connection (err_tls). The old
+    code read all 5000 (and answered as many KeyUpdates or HelloRequests, queueing the answers
+    while the server did not read: 92 MB for 1.6M HelloRequests). Two tickets, OpenSSL's
+    default, are fine."""
+    req = [b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]
+    port, t = tls_ticket_server(tmp_path, 2, 1)
+    _, o, _, _ = replay(tmp_path, req, f"https://127.0.0.1:{port}", "--output-http-skip-verify",
+                        max_time=20)
+    assert (o["delivered"], o["failed"], o["2xx"], o["err_tls"]) == (1, 0, 1, 0), o
+    t.join(timeout=30)
+    port, t = tls_ticket_server(tmp_path, 5000, 1)
+    _, o, _, _ = replay(tmp_path, req, f"https://127.0.0.1:{port}", "--output-http-skip-verify",
+                        max_time=20)
+    assert (o["delivered"], o["failed"], o["2xx"], o["err_tls"]) == (0, 1, 0, 1), o
+    t.join(timeout=30)
+
+
 # ---- 4. redirects ----
 
 def redirect_server(rec_factory):

@@ -616,6 +616,88 @@ static void test_renegotiation_refused(void **state)
     srv_free(&s);
 }
 
+enum post_hs_kind { PH_KEY_UPDATE = 0, PH_TICKET, PH_HELLO_REQUEST, PH_COUNT };
+
+/* The server queues one post-handshake message of <kind>. */
+static void srv_post_hs(struct srv *s, enum post_hs_kind kind)
+{
+    switch (kind) {
+    case PH_KEY_UPDATE:
+        assert_int_equal(SSL_key_update(s->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+        break;
+    case PH_TICKET:
+        assert_int_equal(SSL_new_session_ticket(s->ssl), 1);
+        break;
+    default:
+        assert_int_equal(SSL_renegotiate(s->ssl), 1);
+        break;
+    }
+    (void)SSL_do_handshake(s->ssl);
+    ERR_clear_error();
+}
+
+/*
+ * A server flooding post-handshake messages: KeyUpdate requests and HelloRequests are each
+ * answered (a KeyUpdate, a no_renegotiation alert), tickets cost a session copy. 32 in a row are
+ * taken; after 5000 the old code had queued 5000 answers (155 KB of alerts), as many as the
+ * server sent. Now the 33rd fails the connection, and what was queued stays under 33 answers.
+ */
+static void test_post_handshake_flood(void **state)
+{
+    static const struct {
+        enum post_hs_kind kind;
+        int max_version;
+    } cases[] = {
+        { PH_KEY_UPDATE, 0 },
+        { PH_TICKET, 0 },
+        { PH_HELLO_REQUEST, TLS1_2_VERSION },
+    };
+    struct tls_config *cfg = config(true, pki.ca_path);
+
+    (void)state;
+    for (size_t i = 0; i < DP_ARRAY_LEN(cases); i++) {
+        struct srv s;
+        struct tls_client *c = connect_pair(cfg, &s, cases[i].max_version);
+        uint8_t buf[16];
+        size_t w = 0;
+
+        print_message("case %zu\n", i);
+        /* The server's own tickets after the handshake (2 for OpenSSL) come before "p". */
+        assert_int_equal(SSL_write_ex(s.ssl, "p", 1, &w), 1);
+        srv_to_client(&s, c, 4096);
+        assert_int_equal(tls_client_read(c, buf, sizeof(buf)), 1);
+        /* 32, then application data: taken, and the count starts again. Twice. */
+        for (int round = 0; round < 2; round++) {
+            for (int k = 0; k < 32; k++)
+                srv_post_hs(&s, cases[i].kind);
+            assert_int_equal(SSL_write_ex(s.ssl, "x", 1, &w), 1);
+            srv_to_client(&s, c, 4096);
+            assert_int_equal(tls_client_read(c, buf, sizeof(buf)), 1);
+            assert_int_equal(buf[0], 'x');
+            assert_int_equal(tls_client_read(c, buf, sizeof(buf)), 0);
+            ASSERT_QUEUE_CLEAN();
+            assert_true(tls_client_out_pending(c) < 33 * 64);
+            client_to_srv(c, &s, 4096);
+            ERR_clear_error();
+        }
+        /* 5000 and then data: the connection fails at the 33rd. */
+        for (int k = 0; k < 5000; k++)
+            srv_post_hs(&s, cases[i].kind);
+        assert_int_equal(SSL_write_ex(s.ssl, "y", 1, &w), 1);
+        srv_to_client(&s, c, 4096);
+        assert_int_equal(tls_client_read(c, buf, sizeof(buf)), -EPROTO);
+        ASSERT_QUEUE_CLEAN();
+        assert_string_equal(tls_client_error(c), "more than 32 post-handshake messages in a row");
+        assert_true(tls_client_out_pending(c) < 33 * 64);
+        assert_int_equal(tls_client_read(c, buf, sizeof(buf)), -EPROTO);
+        assert_int_equal(tls_client_send(c, (const uint8_t *)"z", 1), -EPROTO);
+        ASSERT_QUEUE_CLEAN();
+        tls_client_free(c);
+        srv_free(&s);
+    }
+    tls_config_free(cfg);
+}
+
 /* No finite-field DH is offered: the server would pick its size (a 10000-bit TLS 1.2 DHE group
  * cost the client 1.1 s of CPU, ffdhe8192 0.15 s). The ClientHello lists ECDHE groups only and
  * no DHE cipher, and a server that speaks nothing but ffdhe2048 gets no handshake. */
@@ -849,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_key_update),
         cmocka_unit_test(test_renegotiation_refused),
         cmocka_unit_test(test_no_finite_field_dh),
+        cmocka_unit_test(test_post_handshake_flood),
         cmocka_unit_test(test_before_handshake),
         cmocka_unit_test(test_garbage_handshake),
         cmocka_unit_test(test_garbage_random),
