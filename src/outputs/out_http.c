@@ -852,6 +852,8 @@ static void tls_progress(struct hconn *c)
         if (n == -EPIPE) {
             conn_lost(c, UV_EOF);
         } else {
+            dp_log(DP_LOG_WARN, DP_LOG_OUTPUT, "plugin=%s event=tls-error error=\"%s\"",
+                    c->o->pl->label, tls_client_error(c->tls));
             request_failed(c, HE_TLS);
             conn_close(c);
         }

@@ -724,9 +724,11 @@ def test_https_post_handshake_flood(tmp_path):
     assert (o["delivered"], o["failed"], o["2xx"], o["err_tls"]) == (1, 0, 1, 0), o
     t.join(timeout=30)
     port, t = tls_ticket_server(tmp_path, 5000, 1)
-    _, o, _, _ = replay(tmp_path, req, f"https://127.0.0.1:{port}", "--output-http-skip-verify",
-                        max_time=20)
+    err, o, _, _ = replay(tmp_path, req, f"https://127.0.0.1:{port}",
+                          "--output-http-skip-verify", max_time=20)
     assert (o["delivered"], o["failed"], o["2xx"], o["err_tls"]) == (0, 1, 0, 1), o
+    # a TLS failure after the handshake says why, as one during it does
+    assert 'event=tls-error error="more than 32 post-handshake messages in a row"' in err, err
     t.join(timeout=30)
 
 
