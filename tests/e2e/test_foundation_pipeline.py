@@ -1,4 +1,5 @@
 """Pipeline behaviour: split, limiters, pacing, exit, signals, stats (issue 2)."""
+import os
 import signal
 import subprocess
 import time
@@ -162,3 +163,104 @@ def test_closed_stdout_stops_that_output_only(tmp_path):
     assert s["output-file#0"]["delivered"] == 5000
     assert s["output-stdout#0"]["failed"] == 1
     assert out.read_bytes() == src.read_bytes()
+
+
+def stdout_fates(data, c):
+    """The records a stdout reader got: whole ones are the delivered, a cut one the failed."""
+    whole, sep, cut = data.rpartition(dp.SEP)
+    assert len(dp.records(whole + sep)) == c["delivered"], c
+    assert c["failed"] == (1 if cut else 0), (c, len(cut))
+
+
+def test_stdout_nobody_reads_sigterm_ends_doppel(tmp_path):
+    # 20,000 records (5.6 MB) into a pipe nobody reads. doppel blocked in write(2) once the
+    # pipe was full: the loop stopped, so did --stats and the other outputs, and SIGTERM (even
+    # twice) did nothing until the reader went away. Now the records wait in a bounded queue,
+    # the input pauses, and SIGTERM ends the run after --drain-timeout, every record counted.
+    src = make_file(tmp_path / "in.gor", 20_000, body=b"s" * 200)
+    out, errf = tmp_path / "o.gor", tmp_path / "err"
+    r, w = os.pipe()
+    with open(errf, "wb") as err:
+        p = subprocess.Popen([dp.binary(), "--input-file", f"{src}|max", "--output-stdout",
+                              "--output-file", out, "--output-file-append", "--stats",
+                              "--stats-interval", "20ms", "--drain-timeout", "300ms"],
+                             stdout=w, stderr=err)
+    os.close(w)
+    try:
+        def stalled_stats():
+            stats = [dp.summary(l, "stats").get("output-stdout#0", {})
+                     for l in errf.read_text().splitlines()]
+            return [c for c in stats if c.get("pending", 0) > 0]
+        deadline = time.monotonic() + 10
+        while len(stalled_stats()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(stalled_stats()) >= 3, "the loop must go on while stdout is full"
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+    finally:
+        p.kill()
+        p.wait()
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    assert p.returncode == 0
+    s = dp.summary(errf.read_text())
+    dp.check_invariants(s)
+    c = s["output-stdout#0"]
+    stdout_fates(data, c)
+    assert c["dropped_stopped"] > 0 and c["dropped_queue"] == 0
+    assert s["input-file#0"]["emitted"] == c["accepted"] < 20_000
+    assert s["output-file#0"]["delivered"] == c["accepted"]
+    assert data == src.read_bytes()[:len(data)]
+
+
+def test_stdout_nobody_reads_end_of_input(tmp_path):
+    # 2,000 records (560 KB): more than the pipe holds, less than the queue. The input ends;
+    # the drain ends after --drain-timeout without progress; doppel used to wait for a reader.
+    src = make_file(tmp_path / "in.gor", 2000, body=b"e" * 200)
+    r, w = os.pipe()
+    p = subprocess.Popen([dp.binary(), "--input-file", f"{src}|max", "--output-stdout",
+                          "--drain-timeout", "300ms"], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    try:
+        _, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+        p.wait()
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    assert p.returncode == 0
+    s = dp.summary(err.decode())
+    dp.check_invariants(s)
+    c = s["output-stdout#0"]
+    assert c["accepted"] == 2000 and c["dropped_stopped"] > 0
+    stdout_fates(data, c)
+    assert data == src.read_bytes()[:len(data)]
+
+
+def test_stdout_slow_reader_gets_every_record(tmp_path):
+    # A reader that takes 1 byte, then 3000, then 1...: the queue fills and drains, the input
+    # pauses and resumes, and the reader gets the file byte for byte.
+    src = make_file(tmp_path / "in.gor", 20_000, body=b"r" * 200)
+    r, w = os.pipe()
+    p = subprocess.Popen([dp.binary(), "--input-file", f"{src}|max", "--output-stdout",
+                          "--output-null"], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    chunks, n = [], 0
+    try:
+        while chunk := os.read(r, 1 if n % 2 else 3000):
+            chunks.append(chunk)
+            n += 1
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    os.close(r)
+    assert p.returncode == 0
+    s = dp.summary(err.decode())
+    dp.check_invariants(s)
+    assert s["output-stdout#0"]["delivered"] == s["output-null#0"]["delivered"] == 20_000
+    assert b"".join(chunks) == src.read_bytes()
