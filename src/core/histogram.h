@@ -3,7 +3,7 @@
  *
  * Values (nanoseconds) fall into log-linear buckets: 16 sub-buckets per power of two, so every
  * bucket is within 1/16 (6.25%) of the values it holds; 64 x 16 counters cover all of int64.
- * Recording is O(1); a percentile walks the 1024 counters. The exact maximum is kept aside.
+ * Recording is O(1); a percentile walks the 1024 counters (8 KiB). The exact maximum is kept aside.
  */
 #ifndef DP_CORE_HISTOGRAM_H
 #define DP_CORE_HISTOGRAM_H
@@ -16,7 +16,7 @@
 struct dp_hist {
     uint64_t count;
     int64_t max;
-    uint32_t n[DP_HIST_BUCKETS];
+    uint64_t n[DP_HIST_BUCKETS]; /* 64 bits: 2^32 values in one bucket is a day of replay */
 };
 
 /* Adds <v> (negative values count as 0). */

@@ -43,11 +43,33 @@ static void test_hist_edges(void **state)
     assert_int_equal(dp_hist_pct(&h, 100), INT64_MAX);
 }
 
+/* A bucket past 2^32 values (a day of replay at 50,000 requests/s): 32-bit counters wrapped to
+ * 0 there, and every percentile became the maximum. The first 2^32 - 1 values are set by hand. */
+static void test_hist_past_2_32(void **state)
+{
+    static struct dp_hist h;
+    unsigned b = 0;
+
+    (void)state;
+    dp_hist_add(&h, 1000);
+    while (h.n[b] == 0)
+        b++;
+    h.n[b] = UINT32_MAX;
+    h.count = UINT32_MAX;
+    dp_hist_add(&h, 1000);
+    dp_hist_add(&h, 1000000000);
+    assert_int_equal(h.n[b], (uint64_t)UINT32_MAX + 1);
+    assert_near(dp_hist_pct(&h, 50), 1000);
+    assert_near(dp_hist_pct(&h, 99), 1000);
+    assert_int_equal(dp_hist_pct(&h, 100), 1000000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hist_uniform),
         cmocka_unit_test(test_hist_edges),
+        cmocka_unit_test(test_hist_past_2_32),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
