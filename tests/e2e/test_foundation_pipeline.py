@@ -165,6 +165,15 @@ def test_closed_stdout_stops_that_output_only(tmp_path):
     assert out.read_bytes() == src.read_bytes()
 
 
+def read_rest(fd):
+    """What is left in the pipe <fd> once its writer is gone; closes it."""
+    data = b""
+    while chunk := os.read(fd, 1 << 16):
+        data += chunk
+    os.close(fd)
+    return data
+
+
 def stdout_fates(data, c):
     """The records a stdout reader got: whole ones are the delivered, a cut one the failed."""
     whole, sep, cut = data.rpartition(dp.SEP)
@@ -200,10 +209,7 @@ def test_stdout_nobody_reads_sigterm_ends_doppel(tmp_path):
     finally:
         p.kill()
         p.wait()
-    data = b""
-    while chunk := os.read(r, 1 << 16):
-        data += chunk
-    os.close(r)
+    data = read_rest(r)
     assert p.returncode == 0
     s = dp.summary(errf.read_text())
     dp.check_invariants(s)
@@ -228,10 +234,7 @@ def test_stdout_nobody_reads_end_of_input(tmp_path):
     finally:
         p.kill()
         p.wait()
-    data = b""
-    while chunk := os.read(r, 1 << 16):
-        data += chunk
-    os.close(r)
+    data = read_rest(r)
     assert p.returncode == 0
     s = dp.summary(err.decode())
     dp.check_invariants(s)
